@@ -1,0 +1,170 @@
+"""The ``lago`` command line: global options, one sub-command per CLI plugin.
+
+Only this module reads ``argv``, prints errors and chooses the exit code.
+Verbs are :mod:`lago.plugins.cli` plugins, found through the
+``lago.plugins.cli`` entry points, built-in ones included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import lago
+from lago import log_utils
+from lago.config import config
+from lago.errors import LagoException
+from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
+
+LOGGER = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors on one line (argparse adds the usage otherwise)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, out_formats: Sequence[str]) -> None:
+    add = parser.add_argument
+    add("-l", "--loglevel", default="info", choices=["info", "debug", "error", "warning"],
+        help="Log level to use for the terminal output")  # fmt: skip
+    add("--logdepth", default=3, type=int,
+        help="Depth of nested tasks to show; a negative number shows them all")  # fmt: skip
+    add("--version", action="version", version=f"lago {lago.__version__}")
+    add("--out-format", "-f", default="default", choices=sorted(out_formats),
+        help="Format of the output of verbs that print information")  # fmt: skip
+    add("--prefix-path", "-p", default=None,
+        help="Path of the prefix to use (deprecated: use --workdir-path and --prefix-name)")  # fmt: skip
+    add("--workdir-path", "-w", default=None,
+        help="Path of the workdir to use; by default it is looked up from the current directory")  # fmt: skip
+    add("--prefix-name", "-P", default="current",
+        help="Name of the prefix to use inside the workdir")  # fmt: skip
+    add("--ssh-user", default="root", help="User to log into the VMs with")
+    add("--ssh-password", default="123456", help="Password to log into the VMs with")
+    add("--ssh-tries", default=100, type=int, help="Attempts to make when connecting to a VM")
+    add("--ssh-timeout", default=10, type=int, help="Seconds to wait for each ssh attempt")
+    add("--libvirt_url", default="qemu:///system", help="URI of the libvirt daemon to use")
+    add("--libvirt-user", dest="libvirt_username", default=None, help="User for libvirt authentication")
+    add("--libvirt-password", default=None, help="Password for libvirt authentication")
+    add("--default_vm_type", default="default", help="VM plugin for VMs that name none")
+    add("--default_vm_provider", default="local-libvirt",
+        help="VM provider plugin for VMs that name none")  # fmt: skip
+    add("--default_root_password", dest="root_password", default=None,
+        help="Root password of the VMs, when their init file names none")  # fmt: skip
+    add("--lease_dir", default="/var/lib/lago/subnets", help="Directory of the subnet leases")
+    add("--reposync-dir", default="/var/lib/lago", help="Unused; kept for compatibility")
+    add("--ignore-warnings", action="store_true", help="Do not show Python warnings")
+
+
+def create_parser(cli_plugins: dict[str, Any], out_plugins: dict[str, Any]) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lago",
+        description="Command line interface to Lago: multi-VM environments on libvirt",
+    )
+    _add_global_options(parser, list(out_plugins))
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for name in sorted(cli_plugins):
+        plugin = cli_plugins[name]
+        init_args = dict(plugin.init_args)
+        if "help" in init_args and "description" not in init_args:
+            init_args["description"] = init_args["help"]
+        sub = verbs.add_parser(name, **init_args)
+        plugin.populate_parser(sub)
+        sub.set_defaults(func=plugin.do_run)
+    return parser
+
+
+def setup_logging(loglevel: str, logdepth: int, ignore_warnings: bool) -> log_utils.TaskHandler:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):
+        if isinstance(handler, log_utils.TaskHandler):
+            root.removeHandler(handler)
+    handler = log_utils.TaskHandler(
+        level=logging.getLevelName(loglevel.upper()),
+        task_tree_depth=logdepth,
+        stream=sys.stderr,
+    )
+    root.addHandler(handler)
+    log_utils.hide_paramiko_logs()
+    log_utils.hide_stevedore_logs()
+    logging.captureWarnings(True)
+    if ignore_warnings:
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
+    return handler
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    # SystemExit unwinds the stack, so every rollback on the way runs
+    raise SystemExit(128 + signum)
+
+
+def _red(text: str) -> str:
+    return log_utils.ColorFormatter.colored("red", text)
+
+
+def _report(err: BaseException, debug: bool) -> int:
+    if isinstance(err, LagoException):
+        message = str(err).strip() or type(err).__name__
+        hint = f"\n{err.hint}" if err.hint else ""
+        LOGGER.debug("user error", exc_info=err)
+        sys.stderr.write(_red(message + hint) + "\n")
+        return err.exit_code
+    LOGGER.debug("unexpected error", exc_info=err)
+    summary = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+    sys.stderr.write(_red(f"Error occured, aborting: {summary}") + "\n")
+    if debug:
+        import traceback
+
+        traceback.print_exception(err, file=sys.stderr)
+    return 1
+
+
+def _load_plugins() -> tuple[dict[str, Any], dict[str, Any]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return load_plugins(PLUGIN_ENTRY_POINTS["cli"]), load_plugins(PLUGIN_ENTRY_POINTS["out"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = any(arg in ("debug",) for arg in argv[:4]) and any(
+        arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in argv[:4]
+    )
+    # before argparse, so that a broken config or plugin is reported plainly
+    logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        config.load()
+        cli_plugins, out_plugins = _load_plugins()
+        parser = create_parser(cli_plugins, out_plugins)
+        config.update_parser(parser)
+    except LagoException as err:
+        sys.exit(_report(err, debug))
+    args = parser.parse_args(argv)
+    config.update_args(args)
+    setup_logging(args.loglevel, args.logdepth, args.ignore_warnings)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        sys.exit(1)
+    args.out_format = out_plugins[args.out_format]
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(_red("Interrupted") + "\n")
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - the one place errors are reported
+        sys.exit(_report(err, args.loglevel == "debug"))
+    return 0
+
+
+if __name__ == "__main__":
+    main()

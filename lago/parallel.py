@@ -1,0 +1,74 @@
+"""Running the same step for many VMs or disks at once, in threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class _Call(threading.Thread):
+    def __init__(self, func: Callable[..., Any], args: Sequence[Any]) -> None:
+        super().__init__(daemon=True)
+        self.func = func
+        self.args = tuple(args)
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.func(*self.args)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            self.error = err
+
+
+class VectorThread:
+    """A group of ``(func, args)`` calls run in parallel threads."""
+
+    def __init__(self, targets: Sequence[Callable[[], Any]]) -> None:
+        self.targets = list(targets)
+        self.threads: list[_Call] = []
+
+    def start_all(self) -> None:
+        self.threads = [_Call(target, ()) for target in self.targets]
+        for thread in self.threads:
+            thread.start()
+
+    def join_all(self, raise_exceptions: bool = True) -> list[Any]:
+        for thread in self.threads:
+            thread.join()
+        if raise_exceptions:
+            for thread in self.threads:
+                if thread.error is not None:
+                    raise thread.error
+        return [thread.result for thread in self.threads]
+
+
+def func_vector(
+    target: Callable[..., Any], args_sequence: Sequence[Sequence[Any]]
+) -> list[Callable[[], Any]]:
+    """One argument-less callable per argument tuple."""
+    return [_bind(target, args) for args in args_sequence]
+
+
+def _bind(target: Callable[..., Any], args: Sequence[Any]) -> Callable[[], Any]:
+    def call() -> Any:
+        return target(*args)
+
+    return call
+
+
+def invoke_in_parallel(func: Callable[..., Any], *args_sequences: Sequence[Any]) -> list[Any]:
+    """Call ``func`` once per zipped argument, in parallel; results in order.
+
+    The first failure (in argument order) is re-raised after all calls end.
+    """
+    vector = VectorThread(func_vector(func, list(zip(*args_sequences))))
+    vector.start_all()
+    return vector.join_all()
+
+
+def invoke_different_funcs_in_parallel(*funcs: Callable[[], Any]) -> list[Any]:
+    vector = VectorThread(funcs)
+    vector.start_all()
+    return vector.join_all()

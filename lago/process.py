@@ -1,0 +1,113 @@
+"""Running host commands: argument lists in, :class:`CommandStatus` out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import uuid as uuid_mod
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from lago.errors import LagoException
+
+LOGGER = logging.getLogger(__name__)
+
+_CommandStatus = namedtuple("_CommandStatus", ("code", "out", "err"))
+
+
+class CommandStatus(_CommandStatus):
+    """Result of a command: exit ``code``, ``out`` and ``err`` text."""
+
+    __slots__ = ()
+
+
+def _decode(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data
+
+
+def _run_command(
+    command: Sequence[str],
+    input_data: str | bytes | None = None,
+    stdin: int | IO[Any] | None = None,
+    out_pipe: int | IO[Any] | None = subprocess.PIPE,
+    err_pipe: int | IO[Any] | None = subprocess.PIPE,
+    env: Mapping[str, str] | None = None,
+    uuid: uuid_mod.UUID | None = None,
+    **kwargs: Any,
+) -> CommandStatus:
+    command = [os.fspath(part) for part in command]
+    tag = str(uuid or uuid_mod.uuid4())
+    LOGGER.debug("Running command %s: %s", tag, command)
+    if env is not None:
+        env = {**os.environ, **env}
+    if isinstance(input_data, str):
+        input_data = input_data.encode()
+    if input_data is not None:
+        stdin = subprocess.PIPE
+    try:
+        proc = subprocess.Popen(
+            command, stdin=stdin, stdout=out_pipe, stderr=err_pipe, env=env, **kwargs
+        )
+    except OSError as err:
+        LOGGER.debug("command %s failed to start: %s", tag, err)
+        return CommandStatus(127, "", f"{command[0]}: {err.strerror}")
+    try:
+        out, err = proc.communicate(input_data)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    status = CommandStatus(proc.returncode, _decode(out), _decode(err))
+    LOGGER.debug("command %s returned %d", tag, status.code)
+    if status.out:
+        LOGGER.debug("command %s stdout: %s", tag, status.out)
+    if status.err:
+        LOGGER.debug("command %s stderr: %s", tag, status.err)
+    return status
+
+
+def run_command(
+    command: Sequence[str],
+    input_data: str | bytes | None = None,
+    out_pipe: int | IO[Any] | None = subprocess.PIPE,
+    err_pipe: int | IO[Any] | None = subprocess.PIPE,
+    env: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> CommandStatus:
+    """Run ``command`` (an argument list, never a shell string) to completion.
+
+    ``env`` is merged over the current environment.
+    """
+    return _run_command(
+        command,
+        input_data=input_data,
+        out_pipe=out_pipe,
+        err_pipe=err_pipe,
+        env=env,
+        **kwargs,
+    )
+
+
+def run_interactive_command(
+    command: Sequence[str], env: Mapping[str, str] | None = None, **kwargs: Any
+) -> CommandStatus:
+    """Run ``command`` on the caller's own stdin, stdout and stderr."""
+    return _run_command(
+        command, stdin=None, out_pipe=None, err_pipe=None, env=env, **kwargs
+    )
+
+
+def run_command_with_validation(
+    cmd: Sequence[str], fail_on_error: bool = True, msg: str = "An error has occurred"
+) -> CommandStatus:
+    """Run ``cmd``; on a non-zero exit raise ``msg`` with the command's stderr."""
+    result = run_command(cmd)
+    if result.code and fail_on_error:
+        raise LagoException(f"{msg}\n{result.err.strip()}")
+    return result

@@ -1,0 +1,435 @@
+"""Small helpers used across Lago (the original's ``lago.utils`` names).
+
+Command running lives in :mod:`lago.process`, threads in :mod:`lago.parallel`,
+exceptions in :mod:`lago.errors`; they are re-exported here because code
+written against the original imports them from ``lago.utils``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from lago.errors import (
+    LagoException,
+    LagoInitException,
+    LagoUserException,
+    TimerException,
+)
+from lago.parallel import (
+    VectorThread,
+    func_vector,
+    invoke_different_funcs_in_parallel,
+    invoke_in_parallel,
+)
+from lago.process import (
+    CommandStatus,
+    _run_command,
+    run_command,
+    run_command_with_validation,
+    run_interactive_command,
+)
+
+__all__ = [
+    "CommandStatus",
+    "EggTimer",
+    "ExceptionTimer",
+    "LagoException",
+    "LagoInitException",
+    "LagoUserException",
+    "LockFile",
+    "RollbackContext",
+    "TimerException",
+    "VectorThread",
+    "_run_command",
+    "add_timestamp_suffix",
+    "compress",
+    "cp",
+    "deepcopy",
+    "filter_spec",
+    "func_vector",
+    "get_hash",
+    "get_qemu_info",
+    "invoke_different_funcs_in_parallel",
+    "invoke_in_parallel",
+    "ipv4_to_mac",
+    "json_dump",
+    "load_virt_stream",
+    "qemu_rebase",
+    "rotate_dir",
+    "run_command",
+    "run_command_with_validation",
+    "run_interactive_command",
+    "sparse",
+    "ver_cmp",
+    "with_logging",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+
+class EggTimer:
+    """Tells whether ``timeout`` seconds have passed since it was made."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.start_time = time.monotonic()
+
+    def elapsed(self) -> bool:
+        return time.monotonic() - self.start_time > self.timeout
+
+
+class ExceptionTimer:
+    """Raises :class:`TimerException` in the main thread after ``timeout`` s.
+
+    Uses SIGALRM, so it only works in the main thread; elsewhere it is inert.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._armed = False
+        self._previous: Any = None
+
+    def _raise(self, *_: Any) -> None:
+        raise TimerException(f"Passed timeout of {self.timeout} seconds")
+
+    def start(self) -> None:
+        if not self.timeout or threading.current_thread() is not threading.main_thread():
+            return
+        self._previous = signal.signal(signal.SIGALRM, self._raise)
+        signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        self._armed = True
+
+    def stop(self) -> None:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+            self._armed = False
+
+    def __enter__(self) -> ExceptionTimer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LockFile:
+    """An exclusive ``flock`` on ``path`` (created 0660), usable with ``with``.
+
+    ``timeout`` (seconds) bounds the wait; ``None`` waits forever. Expiry
+    raises :class:`TimerException`. The lock is compatible with the original,
+    which also used ``flock`` on the same files.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], timeout: float | None = None, **kwargs: Any) -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o660)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            if deadline is not None and time.monotonic() >= deadline:
+                os.close(fd)
+                raise TimerException(
+                    f"Timed out after {self.timeout} seconds waiting for lock {self.path}"
+                )
+            time.sleep(0.05)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> LockFile:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class RollbackContext:
+    """Records undo steps and plays them (last first) if the block fails.
+
+    The first exception is re-raised after the rollback; errors of undo steps
+    are logged, not raised, so every step gets its chance. ``clear()`` drops
+    the steps once the guarded work succeeded.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        self._finally: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._on_success_too = False
+
+    def __enter__(self) -> RollbackContext:
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool:
+        if exc_type is None and not self._on_success_too:
+            return False
+        self.run_undo()
+        return False
+
+    def run_undo(self) -> None:
+        while self._finally:
+            func, args, kwargs = self._finally.pop(0)
+            try:
+                func(*args, **kwargs)
+            except Exception:
+                LOGGER.exception("rollback step %s failed", getattr(func, "__name__", func))
+
+    def defer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._finally.append((func, args, kwargs))
+
+    def prependDefer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N802
+        self._finally.insert(0, (func, args, kwargs))
+
+    def clear(self) -> None:
+        self._finally = []
+
+
+def deepcopy(original_obj: Any) -> Any:
+    """Copy nested dicts and lists so that no two places share one object.
+
+    YAML anchors and aliases make several keys point at one dict; the init
+    file must see independent copies.
+    """
+    if isinstance(original_obj, dict):
+        return {key: deepcopy(value) for key, value in original_obj.items()}
+    if isinstance(original_obj, list):
+        return [deepcopy(item) for item in original_obj]
+    return original_obj
+
+
+def filter_spec(spec: Any, paths: list[str], wildcard: str = "*", separator: str = "/") -> None:
+    """Remove, in place, every key named by a ``/``-separated path.
+
+    ``domains/*/disks/*/metadata`` removes the metadata of every disk of every
+    domain. A path that is missing is ignored.
+    """
+
+    def remove_key(path: list[str], node: Any) -> None:
+        if not path:
+            return
+        head, rest = path[0], path[1:]
+        if head == "":
+            raise LagoUserException(f"Malformed path '{separator.join(path)}'")
+        if head == wildcard:
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+            for child in list(children):
+                remove_key(rest, child)
+            return
+        if isinstance(node, dict):
+            if head not in node:
+                return
+            if rest:
+                remove_key(rest, node[head])
+            else:
+                del node[head]
+        elif isinstance(node, list):
+            try:
+                index = int(head)
+            except ValueError as err:
+                raise LagoUserException(f"Malformed path '{head}': list index expected") from err
+            if index < len(node):
+                if rest:
+                    remove_key(rest, node[index])
+                else:
+                    del node[index]
+
+    for path in paths:
+        remove_key(path.split(separator), spec)
+
+
+def get_hash(file_path: str | os.PathLike[str], checksum: str = "sha1") -> str:
+    """Hex digest of a file's content."""
+    digest = hashlib.new(checksum)
+    with open(file_path, "rb") as stream:
+        for block in iter(functools.partial(stream.read, 1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version_key(version: str) -> list[tuple[int, int | str]]:
+    key: list[tuple[int, int | str]] = []
+    for part in version.replace("-", ".").split("."):
+        key.append((1, int(part)) if part.isdigit() else (0, part))
+    return key
+
+
+def ver_cmp(ver1: str, ver2: str) -> int:
+    """Negative, zero or positive as ``ver1`` is older, equal or newer."""
+    key1, key2 = _version_key(str(ver1)), _version_key(str(ver2))
+    return (key1 > key2) - (key1 < key2)
+
+
+def ipv4_to_mac(ip: str) -> str:
+    """The MAC Lago gives a NIC with address ``ip``: ``54:52`` + the octets."""
+    octets = [int(octet) for octet in ip.split(".")]
+    return "54:52:" + ":".join(f"{octet:02x}" for octet in octets)
+
+
+def load_virt_stream(virt_fd: IO[str] | IO[bytes]) -> dict[str, Any]:
+    """Load an init file: JSON first, then YAML (safe loader).
+
+    Aliased YAML nodes are copied so that they are independent.
+    """
+    data = virt_fd.read()
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        loaded = yaml.safe_load(data)
+    return deepcopy(loaded)
+
+
+def json_dump(obj: Any, f: IO[str]) -> None:
+    """Write ``obj`` as the original did: 4-space indent, key order kept."""
+    json.dump(obj, f, indent=4)
+
+
+def get_qemu_info(path: str, backing_chain: bool = False, fail_on_error: bool = True) -> Any:
+    """``qemu-img info`` as a dict, or a list of dicts for the whole chain."""
+    cmd = ["qemu-img", "info", "--output=json", "-U"]
+    if backing_chain:
+        cmd.append("--backing-chain")
+    cmd.append(path)
+    result = run_command(cmd)
+    if result.code:
+        if fail_on_error:
+            raise LagoException(f"qemu-img info failed for {path}: {result.err.strip()}")
+        return [] if backing_chain else {}
+    return json.loads(result.out)
+
+
+def _image_format(path: str) -> str:
+    info = get_qemu_info(path)
+    return info.get("format", "raw")
+
+
+def qemu_rebase(
+    target: str,
+    backing_file: str,
+    safe: bool = True,
+    fail_on_error: bool = True,
+    backing_format: str | None = None,
+) -> CommandStatus:
+    """Point ``target`` at ``backing_file`` (``""``: make it standalone).
+
+    The backing format is always given explicitly, as qemu 6.1+ requires;
+    when not passed it is probed from ``backing_file`` (relative paths are
+    resolved against ``target``'s directory).
+    """
+    cmd = ["qemu-img", "rebase", "-b", backing_file]
+    if backing_file:
+        if backing_format is None:
+            resolved = Path(backing_file)
+            if not resolved.is_absolute():
+                resolved = Path(target).parent / resolved
+            backing_format = _image_format(str(resolved)) if resolved.exists() else "qcow2"
+        cmd += ["-F", backing_format]
+    if not safe:
+        cmd.insert(2, "-u")
+    cmd.append(target)
+    result = run_command(cmd)
+    if result.code and fail_on_error:
+        raise LagoException(f"qemu-img rebase of {target} failed: {result.err.strip()}")
+    return result
+
+
+def cp(input_file: str, output_file: str, fail_on_error: bool = True) -> CommandStatus:
+    """Copy keeping sparseness (``cp --sparse=always``)."""
+    result = run_command(["cp", "--sparse=always", input_file, output_file])
+    if result.code and fail_on_error:
+        raise LagoException(f"Failed to copy {input_file} to {output_file}: {result.err.strip()}")
+    return result
+
+
+def sparse(input_file: str, input_format: str, fail_on_error: bool = True) -> CommandStatus:
+    result = run_command(
+        ["virt-sparsify", "-q", "-v", "--format", input_format, "--in-place", input_file]
+    )
+    if result.code and fail_on_error:
+        raise LagoException(f"Failed to sparsify {input_file}: {result.err.strip()}")
+    return result
+
+
+def compress(input_file: str, block_size: int, fail_on_error: bool = True) -> CommandStatus:
+    cmd = [
+        "xz", "--compress", "--keep", "--threads=0", "--best", "--force", "--verbose",
+        f"--block-size={block_size}", input_file,
+    ]  # fmt: skip
+    result = run_command(cmd)
+    if result.code and fail_on_error:
+        raise LagoException(f"Failed to compress {input_file}: {result.err.strip()}")
+    return result
+
+
+def add_timestamp_suffix(base_string: str) -> str:
+    return f"{base_string}.{datetime.datetime.now():%Y-%m-%d_%H:%M:%S}"
+
+
+def rotate_dir(base_dir: str) -> None:
+    """Move an existing directory aside under a timestamped name."""
+    if os.path.exists(base_dir):
+        shutil.move(base_dir, add_timestamp_suffix(base_dir))
+
+
+def with_logging(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Log the call of ``func`` at debug level."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        LOGGER.debug("calling %s", func.__name__)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def directory_cleanup_on_error(path: str | os.PathLike[str]):
+    """Remove ``path`` if the block fails."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike[str], text: str, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    if mode is not None:
+        tmp.chmod(mode)
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Built-in verbs, each registered as a ``lago.plugins.cli`` entry point."""
