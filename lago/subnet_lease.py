@@ -1,0 +1,281 @@
+"""Subnet leases: which ``192.168.N.0/24`` belongs to which prefix.
+
+The store is a directory shared by every Lago process on the host (and by the
+original Lago, whose directory, file format and lock we keep): ``<N>.lease``
+holds ``["<abs path of the prefix's uuid file>", "<uuid text>"]``. A lease is
+valid while that uuid file still holds that uuid; a stale lease (prefix
+deleted or re-created) is reclaimed when met. Every change happens under an
+exclusive ``flock`` on ``subnet-lease.lock``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lago.errors import LagoUserException, TimerException
+from lago.utils import LockFile, atomic_write
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_LEASE_DIR = "/var/lib/lago/subnets"
+LOCK_NAME = "subnet-lease.lock"
+_LEASE_FILE = re.compile(r"^(\d{1,3})\.lease$")
+
+
+class LagoSubnetLeaseException(LagoUserException):
+    """A subnet could not be leased or released."""
+
+
+class LagoSubnetLeaseStoreFullException(LagoSubnetLeaseException):
+    """Every subnet of the range is validly leased."""
+
+
+class LagoSubnetLeaseTakenException(LagoSubnetLeaseException):
+    """The requested subnet is leased by another prefix."""
+
+
+class LagoSubnetLeaseOutOfRangeException(LagoSubnetLeaseException):
+    """The requested subnet is outside the leasable range."""
+
+
+class LagoSubnetLeaseMalformedAddrException(LagoSubnetLeaseException):
+    """The requested subnet is not an IPv4 address."""
+
+
+class LagoSubnetLeaseLockException(LagoSubnetLeaseException):
+    """The store's lock could not be taken."""
+
+
+class LagoSubnetLeaseBadPermissionsException(LagoSubnetLeaseException):
+    """The store directory cannot be created or used."""
+
+
+@dataclass
+class Lease:
+    """One lease file as found in the store."""
+
+    subnet: str  # network address, e.g. '192.168.203.0'
+    uuid_path: str
+    uuid: str
+    valid: bool
+
+
+class SubnetStore:
+    """The lease directory for ``192.168.<min>.0/24`` .. ``192.168.<max>.0/24``."""
+
+    #: seconds to wait for the store lock (the original's value)
+    lock_timeout: float = 5.0
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        min_third_octet: int = 200,
+        max_third_octet: int = 255,
+    ) -> None:
+        if path is None:
+            from lago.config import config
+
+            path = config.get("lease_dir") or DEFAULT_LEASE_DIR
+        self.path = Path(path)
+        self.min_third_octet = min_third_octet
+        self.max_third_octet = max_third_octet
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LagoSubnetLeaseBadPermissionsException(
+                f"Failed to get access to the store at {self.path}",
+                hint=f"{err.strerror}; check that the directory is writable by you",
+            ) from err
+
+    # -- range ---------------------------------------------------------
+    def get_allowed_range(self) -> str:
+        low, high = self.min_third_octet, self.max_third_octet
+        return f"192.168.{low}.0/24 - 192.168.{high}.0/24"
+
+    def _parse(self, subnet: str) -> tuple[str, ipaddress.IPv4Network]:
+        """``subnet`` as the messages show it (``/24`` implied), and its network."""
+        shown = subnet if "/" in subnet else f"{subnet}/24"
+        try:
+            network = ipaddress.IPv4Network(shown, strict=False)
+        except ValueError as err:
+            raise LagoSubnetLeaseMalformedAddrException(
+                f"Address {shown} is not a valid ip address"
+            ) from err
+        return shown, network
+
+    def _third_octet(self, network: ipaddress.IPv4Network) -> int | None:
+        """N when ``network`` is ``192.168.N.0/24`` within the range."""
+        octets = network.network_address.packed
+        if network.prefixlen != 24 or octets[:2] != b"\xc0\xa8":
+            return None
+        if not self.min_third_octet <= octets[2] <= self.max_third_octet:
+            return None
+        return octets[2]
+
+    def is_leasable_subnet(self, subnet: str) -> bool:
+        """Whether ``subnet`` (a network or any address in it) is in the range."""
+        try:
+            _, network = self._parse(str(subnet))
+        except LagoSubnetLeaseMalformedAddrException:
+            return False
+        return self._third_octet(network) is not None
+
+    def _octet_of(self, subnet: str) -> tuple[str, int]:
+        shown, network = self._parse(str(subnet))
+        octet = self._third_octet(network)
+        if octet is None:
+            raise LagoSubnetLeaseOutOfRangeException(
+                f"Subnet {shown} is not valid. Subnet should be in the range "
+                f"{self.get_allowed_range()}."
+            )
+        return shown, octet
+
+    # -- lease files ---------------------------------------------------
+    def _lease_path(self, octet: int) -> Path:
+        return self.path / f"{octet}.lease"
+
+    def _read_lease(self, octet: int) -> Lease | None:
+        """The lease of ``192.168.<octet>.0``, or None if there is no file."""
+        subnet = f"192.168.{octet}.0"
+        try:
+            text = self._lease_path(octet).read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            uuid_path, uuid = json.loads(text)
+        except (ValueError, TypeError):
+            LOGGER.warning("Malformed lease file %s", self._lease_path(octet))
+            return Lease(subnet, "", "", valid=False)
+        return Lease(subnet, uuid_path, uuid, _uuid_matches(uuid_path, uuid))
+
+    def _write_lease(self, octet: int, uuid_path: str, uuid: str) -> None:
+        atomic_write(self._lease_path(octet), json.dumps([uuid_path, uuid], indent=4))
+
+    def list_leases(self) -> list[Lease]:
+        """Every lease file of the range, by subnet (stale ones included)."""
+        leases = []
+        for octet in range(self.min_third_octet, self.max_third_octet + 1):
+            lease = self._read_lease(octet)
+            if lease is not None:
+                leases.append(lease)
+        return leases
+
+    # -- locking -------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock_path = self.path / LOCK_NAME
+        try:
+            _create_shared_file(lock_path)
+            with LockFile(lock_path, timeout=self.lock_timeout):
+                yield
+        except (TimerException, OSError) as err:
+            raise LagoSubnetLeaseLockException(
+                f"Failed to acquire a lock for store {self.path}.",
+                hint=(
+                    "Another Lago process may be holding it, or the lock file "
+                    f"{lock_path} is not writable by you ({err})"
+                ),
+            ) from err
+
+    # -- acquire / release ---------------------------------------------
+    def acquire(self, uuid_path: str, subnet: str | None = None) -> str:
+        """Lease a subnet for the prefix whose uuid file is ``uuid_path``.
+
+        Returns the network address (``'192.168.203.0'``). Without ``subnet``
+        the lowest free one is taken; with it (a network or a gateway), that
+        one, unless another prefix validly holds it.
+        """
+        uuid_path = os.path.abspath(uuid_path)
+        try:
+            uuid = Path(uuid_path).read_text()
+        except OSError as err:
+            raise LagoSubnetLeaseException(
+                f"Cannot read the prefix uuid file {uuid_path}: {err.strerror}"
+            ) from err
+        wanted = None if subnet is None else self._octet_of(subnet)
+        with self._locked():
+            if wanted is None:
+                octet = self._first_free_octet()
+            else:
+                octet = self._check_free(*wanted, uuid_path)
+            self._write_lease(octet, uuid_path, uuid)
+        LOGGER.debug("Leased subnet 192.168.%d.0/24 for %s", octet, uuid_path)
+        return f"192.168.{octet}.0"
+
+    def _first_free_octet(self) -> int:
+        for octet in range(self.min_third_octet, self.max_third_octet + 1):
+            lease = self._read_lease(octet)
+            if lease is None or not lease.valid:
+                return octet
+        raise LagoSubnetLeaseStoreFullException(
+            f"Can't acquire subnet from range {self.get_allowed_range()}",
+            hint=(
+                f"The subnet store {self.path} is full: destroy environments "
+                "you no longer use to release their subnets"
+            ),
+        )
+
+    def _check_free(self, shown: str, octet: int, uuid_path: str) -> int:
+        lease = self._read_lease(octet)
+        if lease is not None and lease.valid and lease.uuid_path != uuid_path:
+            raise LagoSubnetLeaseTakenException(
+                f"Can't acquire subnet {shown}. The subnet is already taken by "
+                f"{lease.uuid_path}."
+            )
+        return octet
+
+    def release(self, subnets: Iterable[str | None] | str | None) -> None:
+        """Delete the leases of ``subnets`` (networks or gateways).
+
+        ``None`` entries and subnets without a lease file are ignored;
+        ownership is not checked (the original did not either).
+        """
+        if subnets is None or isinstance(subnets, str):
+            subnets = [subnets]
+        octets = [self._octet_of(s)[1] for s in subnets if s is not None]
+        if not octets:
+            return
+        with self._locked():
+            for octet in octets:
+                try:
+                    self._lease_path(octet).unlink()
+                    LOGGER.debug("Released subnet 192.168.%d.0/24", octet)
+                except FileNotFoundError:
+                    pass
+
+
+def _uuid_matches(uuid_path: str, uuid: str) -> bool:
+    try:
+        return Path(uuid_path).read_text() == uuid
+    except (OSError, TypeError):
+        return False
+
+
+def _create_shared_file(path: Path) -> None:
+    """Create ``path`` with mode 0660 whatever the umask (group-shared store)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o660)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o660)
+    finally:
+        os.close(fd)
+
+
+def acquire(uuid_path: str, subnet: str | None = None) -> str:
+    """Lease a subnet in the configured ``lease_dir`` (see SubnetStore.acquire)."""
+    return SubnetStore().acquire(uuid_path, subnet)
+
+
+def release(subnets: Iterable[str | None] | str | None) -> None:
+    """Release subnets in the configured ``lease_dir``."""
+    SubnetStore().release(subnets)
