@@ -1,0 +1,54 @@
+# The README's two commands are `make demo` and `make test`; both set the
+# machine up first (packages, venv, templates, the libvirt sandbox).
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+SANDBOX := bash scripts/sandbox.sh
+PYTEST_ARGS ?=
+
+.PHONY: setup deps templates sandbox demo test unit functional check lint format bench clean-sandbox rpm
+
+setup: deps templates sandbox
+
+deps:
+	bash scripts/install-deps.sh
+
+templates: deps
+	bash scripts/build-templates.sh
+
+sandbox: deps
+	$(SANDBOX) start
+
+demo: setup
+	$(SANDBOX) exec bash scripts/demo.sh
+
+test: setup
+	$(SANDBOX) exec $(PY) -m pytest tests -v -rs $(PYTEST_ARGS)
+
+unit: deps
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+functional: setup
+	$(SANDBOX) exec $(PY) -m pytest tests/functional -v -rs $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check lago tests scripts
+	$(VENV)/bin/ruff format --check lago tests scripts
+
+format: deps
+	$(VENV)/bin/ruff format lago tests scripts
+	$(VENV)/bin/ruff check --fix lago tests scripts
+
+check: lint unit
+
+bench: setup
+	$(SANDBOX) exec $(PY) scripts/benchmark.py
+
+etc/lago.conf: deps lago/config.py lago/cmd.py setup.cfg
+	bash scripts/gen-lago-conf.sh > $@
+
+clean-sandbox:
+	$(SANDBOX) stop
+
+rpm:
+	bash scripts/build-rpm.sh

@@ -1,0 +1,141 @@
+"""Making a VM's disks at ``init``: qcow2 layers, empty disks and files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lago.errors import LagoUserException
+from lago.paths import Paths
+from lago.utils import get_qemu_info, run_command
+
+LOGGER = logging.getLogger(__name__)
+
+#: (template name, version or None) -> (store entry path, stored metadata)
+TemplateResolver = Callable[[str, "str | None"], "tuple[str, dict[str, Any]]"]
+
+
+class DiskError(LagoUserException):
+    pass
+
+
+@dataclass
+class DiskContext:
+    vm_name: str
+    paths: Paths
+    resolve_template: TemplateResolver
+
+
+def _qemu_img_create(args: list[str], path: str) -> None:
+    if os.path.lexists(path):
+        os.unlink(path)
+    result = run_command(["qemu-img", "create", *args])
+    if result.code:
+        raise DiskError(
+            f"Failed to create image, qemu-img returned {result.code}:\n"
+            f"out:{result.out}\nerr:{result.err}"
+        )
+    os.chmod(path, 0o666)
+
+
+def _image_file(ctx: DiskContext, disk: dict[str, Any]) -> tuple[str, str]:
+    name = f"{ctx.vm_name}_{disk['name']}.{disk['format']}"
+    return ctx.paths.images(name), f"$LAGO_PREFIX_PATH/images/{name}"
+
+
+def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
+    path, saved = _image_file(ctx, disk)
+    if disk.get("template_type") == "qcow2":
+        parent = _resolve_qcow2_parent(ctx, disk)
+        _qemu_img_create(["-f", "qcow2", "-F", "qcow2", "-b", parent, path], path)
+        return {**disk, "path": saved}
+    base, metadata = ctx.resolve_template(disk["template_name"], disk.get("template_version"))
+    _qemu_img_create(
+        ["-f", "qcow2", "-o", "lazy_refcounts=on", "-F", "raw", "-b", base, path], path
+    )
+    merged = {**(disk.get("metadata") or {}), **metadata}
+    return {**disk, "path": saved, "metadata": merged}
+
+
+def _resolve_qcow2_parent(ctx: DiskContext, disk: dict[str, Any]) -> str:
+    """The image a ``template_type: qcow2`` disk layers on, fetched if needed."""
+    image = os.path.abspath(disk["path"])
+    if not os.path.exists(image):
+        raise DiskError(f"Disk {image} of VM {ctx.vm_name} does not exist")
+    backing = get_qemu_info(image).get("backing-filename")
+    if not backing:
+        return image
+    resolved = backing if os.path.isabs(backing) else os.path.join(os.path.dirname(image), backing)
+    if os.path.exists(resolved):
+        if os.path.realpath(resolved) == os.path.realpath(image):
+            raise DiskError(f"Disk {image} and its backing file are the same file.")
+        return image
+    base = os.path.basename(backing)
+    if ":" not in base:
+        raise DiskError(
+            f"Backing file resolution of disk {image} failed. "
+            f"Backing file {backing} is not a Lago image."
+        )
+    name, version = base.split(":", 1)
+    store_path, _ = ctx.resolve_template(name, version)
+    if os.path.realpath(store_path) != os.path.realpath(resolved):
+        os.symlink(store_path, resolved)
+    return image
+
+
+def _empty_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
+    path, saved = _image_file(ctx, disk)
+    size = str(disk["size"])
+    if disk["format"] == "qcow2":
+        _qemu_img_create(["-f", "qcow2", "-o", "preallocation=metadata", path, size], path)
+    else:
+        _qemu_img_create(["-f", disk["format"], path, size], path)
+    return {**disk, "path": saved}
+
+
+def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
+    url, path = disk.get("url"), disk.get("path")
+    if url:
+        target = path or ctx.paths.images(os.path.basename(url))
+        _download(url, target)
+        return {**disk, "path": os.path.abspath(target)}
+    if not path:
+        raise DiskError("Partial drive spec, no url nor path provided for disk of type file")
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise DiskError(f"Disk file {path} of VM {ctx.vm_name} does not exist")
+    if str(disk.get("make_a_copy", "")).lower() in ("true", "yes", "1"):
+        copy = ctx.paths.images(os.path.basename(path))
+        result = run_command(["cp", "--sparse=always", path, copy])
+        if result.code:
+            raise DiskError(f"Failed to copy {path} to {copy}: {result.err.strip()}")
+        return {**disk, "path": copy}
+    return {**disk, "path": path}
+
+
+def _download(url: str, target: str) -> None:
+    partial = target + ".tmp"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except OSError as err:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise DiskError(f"Failed to download disk from {url}: {err}") from err
+    os.replace(partial, target)
+
+
+_MAKERS = {"template": _template_disk, "empty": _empty_disk, "file": _file_disk}
+
+
+def create_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
+    """Make one disk; returns the disk spec as it is saved."""
+    maker = _MAKERS.get(disk.get("type", ""))
+    if maker is None:
+        raise DiskError(f"Unknown drive spec {disk}")
+    return maker(ctx, disk)

@@ -1,0 +1,47 @@
+"""Where each file of a prefix lives."""
+
+from __future__ import annotations
+
+import os
+
+
+class Paths:
+    """Paths inside one prefix directory."""
+
+    def __init__(self, prefix: str | os.PathLike[str]) -> None:
+        self._prefix = os.fspath(prefix)
+
+    def prefixed(self, *args: str) -> str:
+        return os.path.join(self._prefix, *args)
+
+    def uuid(self) -> str:
+        return self.prefixed("uuid")
+
+    def ssh_id_rsa(self) -> str:
+        return self.prefixed("id_rsa")
+
+    def ssh_id_rsa_pub(self) -> str:
+        return self.prefixed("id_rsa.pub")
+
+    def images(self, *path: str) -> str:
+        return self.prefixed("images", *path)
+
+    def virt(self, *path: str) -> str:
+        return self.prefixed("virt", *path)
+
+    def logs(self) -> str:
+        return self.prefixed("logs")
+
+    def metadata(self) -> str:
+        return self.prefixed("metadata")
+
+    def prefix_lagofile(self) -> str:
+        """The marker file of an initialized prefix."""
+        return self.prefixed("initialized")
+
+    def scripts(self, *args: str) -> str:
+        return self.prefixed("scripts", *args)
+
+    @property
+    def prefix_path(self) -> str:
+        return self._prefix

@@ -1,0 +1,323 @@
+"""VM plugins (``lago.plugins.vm``) and VM provider plugins (``lago.plugins.vm_provider``).
+
+A *VM plugin* is what the rest of Lago and the SDK talk to: it knows the VM's
+spec, its addresses and how to reach it over SSH. It hands everything that
+depends on *where* the VM runs to its *provider plugin*, chosen by the spec's
+``vm-provider`` key (``local-libvirt`` by default, or ``ssh``).
+
+Contract of a provider (each method is called by the VM plugin only):
+
+- ``start()`` / ``stop()``: make the VM run / hard power it off; both are
+  no-ops when already in that state.
+- ``shutdown()`` / ``reboot()``: ask the guest to power off / restart.
+- ``defined()``: whether the VM exists in the provider right now.
+- ``state()``: one of the state names of FACTS 8.2 (``running``, ``down``...).
+- ``bootstrap()``: prepare the VM's disks at ``init`` (hostname, keys).
+- ``create_snapshot(name)`` / ``revert_snapshot(name)``.
+- ``interactive_console()``: attach the terminal to the VM's console.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from lago import ssh as ssh_mod
+from lago.config import config
+from lago.errors import LagoException, LagoUserException
+from lago.plugins import PLUGIN_ENTRY_POINTS, Plugin, load_plugins
+from lago.utils import CommandStatus, atomic_write
+
+LOGGER = logging.getLogger(__name__)
+
+
+class VMError(LagoException):
+    pass
+
+
+class LagoVMNotRunningError(LagoUserException):
+    exit_code = 1
+
+    def __init__(self, vm_name: str, state: str = "down") -> None:
+        super().__init__(f'Host {vm_name} is not "running", but "{state}"')
+
+
+class LagoVMDoesNotExistError(LagoException):
+    pass
+
+
+class LagoFailedToGetVMStateError(LagoException):
+    pass
+
+
+class ExtractPathError(VMError):
+    pass
+
+
+class ExtractPathNoPathError(VMError):
+    pass
+
+
+class VMProviderPlugin(Plugin):
+    """Where and how a VM runs (see the module docstring for the contract)."""
+
+    def __init__(self, vm: VMPlugin) -> None:
+        self.vm = vm
+
+    @abc.abstractmethod
+    def start(self, *args: Any, **kwargs: Any) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self, *args: Any, **kwargs: Any) -> None: ...
+
+    @abc.abstractmethod
+    def defined(self, *args: Any, **kwargs: Any) -> bool: ...
+
+    @abc.abstractmethod
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None: ...
+
+    @abc.abstractmethod
+    def state(self, *args: Any, **kwargs: Any) -> str: ...
+
+    @abc.abstractmethod
+    def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None: ...
+
+    @abc.abstractmethod
+    def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None: ...
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        self.vm.ssh(["poweroff"], propagate_fail=False)
+
+    def reboot(self, *args: Any, **kwargs: Any) -> None:
+        self.vm.ssh(["reboot"], propagate_fail=False)
+
+    def interactive_console(self) -> CommandStatus:
+        raise VMError(f"{self.vm.name()}: this provider has no console")
+
+    def running(self) -> bool:
+        return self.state() == "running"
+
+
+def _provider_plugins() -> dict[str, Any]:
+    return load_plugins(PLUGIN_ENTRY_POINTS["vm-provider"], instantiate=False)
+
+
+class VMPlugin(Plugin):
+    """One VM of an environment: its spec, addresses, SSH and lifecycle."""
+
+    def __init__(self, env: Any, spec: dict[str, Any]) -> None:
+        self.virt_env = env
+        self._spec = self._normalize_spec(dict(spec))
+        providers = _provider_plugins()
+        provider_name = self._spec["vm-provider"]
+        if provider_name not in providers:
+            raise LagoUserException(
+                f"Unknown VM provider: {provider_name}, available providers: "
+                + ", ".join(sorted(providers))
+            )
+        self.provider = providers[provider_name](vm=self)
+
+    @staticmethod
+    def _normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
+        spec.setdefault("snapshots", {})
+        spec.setdefault("metadata", {})
+        spec.setdefault("vm-type", config.get("default_vm_type") or "default")
+        spec.setdefault("vm-provider", config.get("default_vm_provider") or "local-libvirt")
+        spec.setdefault("ssh-user", config.get("ssh_user") or "root")
+        if "root-password" not in spec:
+            spec["ssh-password"] = config.get("root_password") or config.get("ssh_password")
+        return spec
+
+    # -- lifecycle, handed to the provider ------------------------------
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        return self.provider.start(*args, **kwargs)
+
+    def stop(self, *args: Any, **kwargs: Any) -> None:
+        return self.provider.stop(*args, **kwargs)
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        return self.provider.shutdown(*args, **kwargs)
+
+    def reboot(self, *args: Any, **kwargs: Any) -> None:
+        return self.provider.reboot(*args, **kwargs)
+
+    def defined(self, *args: Any, **kwargs: Any) -> bool:
+        return self.provider.defined(*args, **kwargs)
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        return self.provider.bootstrap(*args, **kwargs)
+
+    def state(self, *args: Any, **kwargs: Any) -> str:
+        return self.provider.state(*args, **kwargs)
+
+    def running(self) -> bool:
+        return self.provider.running()
+
+    def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return self.provider.create_snapshot(name, *args, **kwargs)
+
+    def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return self.provider.revert_snapshot(name, *args, **kwargs)
+
+    def interactive_console(self) -> CommandStatus:
+        return self.provider.interactive_console()
+
+    # -- what the spec says ---------------------------------------------
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self._spec
+
+    def name(self) -> str:
+        return self._spec["name"]
+
+    @property
+    def vm_type(self) -> str:
+        return self._spec["vm-type"]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._spec["metadata"]
+
+    @property
+    def disks(self) -> list[dict[str, Any]]:
+        return self._spec["disks"]
+
+    @property
+    def groups(self) -> list[str]:
+        groups = self._spec.get("groups") or []
+        return [groups] if isinstance(groups, str) else list(groups)
+
+    def iscsi_name(self) -> str:
+        return f"iqn.2014-07.org.lago:{self.name()}"
+
+    def nics(self) -> list[dict[str, Any]]:
+        return self._spec["nics"]
+
+    def nets(self) -> list[str]:
+        return [nic["net"] for nic in self.nics()]
+
+    @property
+    def mgmt_net(self) -> Any:
+        return self.virt_env.get_net(name=self._spec["mgmt_net"])
+
+    @property
+    def mgmt_name(self) -> str:
+        return self._spec.get("mgmt_net", "")
+
+    def ip(self) -> str | None:
+        return self.mgmt_net.mapping().get(self.name())
+
+    def all_ips(self) -> list[str]:
+        return [nic["ip"] for nic in self.nics() if nic.get("ip")]
+
+    def ips_in_net(self, net_name: str) -> list[str]:
+        return [nic["ip"] for nic in self.nics() if nic["net"] == net_name and nic.get("ip")]
+
+    def distro(self) -> str | None:
+        distro = self._spec.get("distro")
+        if distro:
+            return distro
+        disks = self._spec.get("disks") or []
+        return (disks[0].get("metadata") or {}).get("distro") if disks else None
+
+    def root_password(self) -> str:
+        return self._spec.get("root-password") or self._spec.get("ssh-password") or ""
+
+    def ssh_user(self) -> str:
+        return self._spec.get("ssh-user") or "root"
+
+    def boot_time_sec(self) -> int:
+        return int(self._spec.get("boot_time_sec", 600))
+
+    # -- guest access -----------------------------------------------------
+    def _ssh_auth(self) -> dict[str, Any]:
+        return {
+            "ssh_key": self.virt_env.prefix.paths.ssh_id_rsa(),
+            "username": self.ssh_user(),
+            "password": self.root_password(),
+        }
+
+    def _require_ip(self) -> str:
+        ip = self.ip()
+        if not ip:
+            raise VMError(f"VM {self.name()} has no IP address on its management network")
+        return ip
+
+    def ssh(
+        self,
+        command: Sequence[str],
+        data: str | bytes | None = None,
+        show_output: bool = True,
+        propagate_fail: bool = True,
+        tries: int | None = None,
+    ) -> CommandStatus:
+        return ssh_mod.ssh(
+            self._require_ip(),
+            list(command),
+            host_name=self.name(),
+            data=data,
+            show_output=show_output,
+            propagate_fail=propagate_fail,
+            tries=tries,
+            **self._ssh_auth(),
+        )
+
+    def ssh_script(self, path: str, show_output: bool = True) -> CommandStatus:
+        return ssh_mod.ssh_script(
+            self._require_ip(), path, host_name=self.name(), show_output=show_output,
+            **self._ssh_auth(),
+        )  # fmt: skip
+
+    def ssh_reachable(self, tries: int | None = None, propagate_fail: bool = False) -> bool:
+        try:
+            result = self.ssh(["true"], tries=tries, show_output=False, propagate_fail=propagate_fail)
+        except LagoException:
+            if propagate_fail:
+                raise
+            return False
+        return result.code == 0
+
+    def wait_for_ssh(self) -> None:
+        ssh_mod.wait_for_ssh(
+            self._require_ip(), host_name=self.name(),
+            connect_timeout=self.boot_time_sec(), **self._ssh_auth(),
+        )  # fmt: skip
+
+    def interactive_ssh(self, command: Sequence[str] | None = None) -> CommandStatus:
+        return ssh_mod.interactive_ssh(
+            self._require_ip(), command=list(command or ["bash"]), host_name=self.name(),
+            **self._ssh_auth(),
+        )  # fmt: skip
+
+    def copy_to(self, local_path: str, remote_path: str, recursive: bool = True) -> None:
+        ssh_mod.copy_to(self._require_ip(), local_path, remote_path, recursive=recursive, **self._ssh_auth())
+
+    def copy_from(self, remote_path: str, local_path: str, recursive: bool = True, propagate_fail: bool = True) -> None:
+        try:
+            ssh_mod.copy_from(self._require_ip(), remote_path, local_path, recursive=recursive, **self._ssh_auth())
+        except LagoException:
+            if propagate_fail:
+                raise
+
+    # -- persistence --------------------------------------------------------
+    def save(self, path: str | None = None) -> None:
+        target = path or self.virt_env.virt_path(f"vm-{self.name()}")
+        atomic_write(target, json.dumps(self._spec, indent=4))
+
+    def _artifact_paths(self) -> list[str]:
+        return list(self._spec.get("artifacts") or [])
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name()}>"
+
+
+def expand_path(path: str, prefix_path: str) -> str:
+    """Expand ``$LAGO_PREFIX_PATH`` (and the environment) in a saved path."""
+    env = {**os.environ, "LAGO_PREFIX_PATH": prefix_path}
+    for key in ("LAGO_PREFIX_PATH",):
+        path = path.replace("${" + key + "}", env[key]).replace("$" + key, env[key])
+    return os.path.expandvars(path)

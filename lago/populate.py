@@ -1,0 +1,114 @@
+"""``init``'s second half: turn a validated init file into a ready prefix.
+
+Order: plan the networks (validation and subnet leases first, since they are
+cheap and fail early), make the disks, copy deploy scripts, build the VM
+objects, bootstrap, build, save. Leases are released if anything fails; the
+caller removes the prefix directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from typing import Any
+
+import lago
+from lago import disks as disks_mod
+from lago.config import config
+from lago.errors import LagoUserException
+from lago.initfile import InitFile, expand_domain
+from lago.log_utils import LogTask
+from lago.network_plan import plan_networks
+from lago.parallel import invoke_in_parallel
+from lago.subnet_lease import SubnetStore
+from lago.utils import RollbackContext, atomic_write, deepcopy
+from lago.virt import VirtEnv
+
+LOGGER = logging.getLogger(__name__)
+
+
+class TemplateSource:
+    """Finds templates in the configured repository, loading it only if needed."""
+
+    def __init__(self, repo_path: str | None, store_path: str, repo_name: str | None = None,
+                 repos_dir: str | None = None) -> None:  # fmt: skip
+        self.repo_path = repo_path
+        self.repo_name = repo_name
+        self.repos_dir = repos_dir
+        self.store_path = store_path
+
+    def _repo(self) -> str:
+        from lago.templates import find_repo_by_name
+
+        if self.repo_name:
+            return find_repo_by_name(self.repo_name, self.repos_dir)
+        if self.repo_path:
+            return self.repo_path
+        raise LagoUserException("No template repo was configured or specified")
+
+    def __call__(self, name: str, version: str | None) -> tuple[str, dict[str, Any]]:
+        from lago.templates import resolve_template
+
+        return resolve_template(self._repo(), self.store_path, name, version)
+
+
+def _create_vm_disks(prefix: Any, vm_name: str, spec: dict[str, Any], templates: TemplateSource) -> None:
+    ctx = disks_mod.DiskContext(vm_name=vm_name, paths=prefix.paths, resolve_template=templates)
+    with LogTask(f"Create disks for VM {vm_name}"):
+        made = []
+        for disk in spec.get("disks", []):
+            with LogTask(f"Create disk {disk['name']}"):
+                made.append(disks_mod.create_disk(ctx, disk))
+        spec["disks"] = made
+
+
+def _copy_deploy_scripts(prefix: Any, domains: dict[str, dict[str, Any]]) -> None:
+    with LogTask("Copying any deploy scripts"):
+        for spec in domains.values():
+            metadata = spec.get("metadata") or {}
+            scripts = metadata.get("deploy-scripts") or []
+            saved = []
+            for script in scripts:
+                if not os.path.isfile(script):
+                    raise LagoUserException(f"Script {script} does not exist")
+                name = script.replace("/", "_")
+                os.makedirs(prefix.paths.scripts(), exist_ok=True)
+                shutil.copy(script, prefix.paths.scripts(name))
+                saved.append(f"$LAGO_PREFIX_PATH/scripts/{name}")
+            if scripts:
+                metadata["deploy-scripts"] = saved
+
+
+def populate(
+    prefix: Any,
+    init_file: InitFile,
+    templates: TemplateSource,
+    do_bootstrap: bool = True,
+    do_build: bool = True,
+) -> VirtEnv:
+    init_dir = str(init_file.path.resolve().parent)
+    domains = {name: expand_domain(name, spec, init_dir) for name, spec in init_file.domains.items()}
+    nets = deepcopy(init_file.nets)
+    store = SubnetStore(config.get("lease_dir"))
+    with RollbackContext() as rollback:
+        plan = plan_networks(domains, nets, store, prefix.paths.uuid(), source=str(init_file.path))
+        rollback.prependDefer(store.release, list(plan.subnets))
+        os.makedirs(prefix.paths.images(), exist_ok=True)
+        names = list(domains)
+        invoke_in_parallel(
+            lambda name: _create_vm_disks(prefix, name, domains[name], templates), names
+        )
+        _copy_deploy_scripts(prefix, domains)
+        env = VirtEnv(prefix, domains, nets)
+        if do_bootstrap:
+            env.bootstrap()
+        if do_build:
+            from lago.build import build_env
+
+            build_env(env)
+        env.save()
+        atomic_write(prefix.paths.metadata(), json.dumps({"lago_version": lago.__version__}, indent=4))
+        rollback.clear()
+    return env

@@ -1,0 +1,202 @@
+"""A prefix: one environment on disk (uuid, keys, disks, ``virt/`` specs).
+
+:class:`Prefix` is the face the CLI verbs and the SDK share. The work is done
+by :mod:`lago.populate` (init), :mod:`lago.virt` (the VMs and networks) and
+:mod:`lago.subnet_lease` (addresses).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid as uuid_mod
+from typing import IO, Any
+
+from lago.config import config
+from lago.errors import LagoException, LagoUserException
+from lago.initfile import InitFile, load_init_file
+from lago.log_utils import LogTask
+from lago.paths import Paths
+from lago.sdk_utils import expose
+from lago.subnet_lease import SubnetStore
+from lago.utils import run_command
+from lago.virt import VirtEnv
+
+LOGGER = logging.getLogger(__name__)
+
+
+class PrefixError(LagoException):
+    pass
+
+
+class Prefix:
+    """One environment directory."""
+
+    VIRT_ENV_CLASS = VirtEnv
+
+    def __init__(self, prefix: str | os.PathLike[str]) -> None:
+        self.prefix = os.fspath(prefix)
+        self.paths = Paths(self.prefix)
+        self._virt_env: VirtEnv | None = None
+
+    # -- what a prefix is -------------------------------------------------
+    @staticmethod
+    def is_prefix(path: str | os.PathLike[str]) -> bool:
+        return os.path.isfile(Paths(path).prefix_lagofile())
+
+    @classmethod
+    def resolve_prefix_path(cls, start_path: str | os.PathLike[str] = os.curdir) -> str:
+        """The prefix at or above ``start_path`` (``.lago`` sub-dirs included)."""
+        start = os.path.abspath(start_path)
+        if cls.is_prefix(start):
+            return os.path.realpath(start)
+        current = start
+        while os.path.dirname(current) != current:
+            candidate = os.path.join(current, ".lago")
+            if cls.is_prefix(candidate):
+                return os.path.realpath(candidate)
+            if os.path.dirname(current) == "/":
+                break
+            current = os.path.dirname(current)
+        raise PrefixError(f"Unable to find prefix for {start}")
+
+    @property
+    def uuid(self) -> str:
+        with open(self.paths.uuid()) as stream:
+            return stream.read().strip()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        try:
+            with open(self.paths.metadata()) as stream:
+                return json.load(stream)
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def virt_env(self) -> VirtEnv:
+        if self._virt_env is None:
+            self._virt_env = self.VIRT_ENV_CLASS.from_prefix(self)
+        return self._virt_env
+
+    # -- creation ------------------------------------------------------------
+    def initialize(self) -> None:
+        """Make the directory, its uuid, SSH keys and the ``initialized`` tag."""
+        with LogTask("Initialize prefix"):
+            try:
+                os.mkdir(self.prefix)
+            except OSError as err:
+                raise PrefixError(f"Could not create prefix at {self.prefix}: {err.strerror}") from err
+            with open(self.paths.uuid(), "w") as stream:
+                stream.write(uuid_mod.uuid1().hex)
+            self._create_ssh_keys()
+            open(self.paths.prefix_lagofile(), "w").close()
+
+    def _create_ssh_keys(self) -> None:
+        with LogTask("Create ssh keys"):
+            key = self.paths.ssh_id_rsa()
+            result = run_command(
+                ["ssh-keygen", "-q", "-t", "rsa", "-m", "PEM", "-N", "", "-C", f"lago@{os.path.basename(self.prefix)}", "-f", key]
+            )  # fmt: skip
+            if result.code:
+                raise PrefixError(f"Failed to create ssh keys at {key}: {result.err.strip()}")
+            os.chmod(key, 0o600)
+            os.chmod(self.paths.ssh_id_rsa_pub(), 0o600)
+
+    def virt_conf_from_stream(
+        self,
+        conf_fd: IO[str],
+        template_repo: Any = None,
+        template_store: Any = None,
+        do_bootstrap: bool = True,
+        do_build: bool = True,
+    ) -> None:
+        init_file = load_init_file(conf_fd.name)
+        self.virt_conf(init_file, template_repo, template_store, do_bootstrap, do_build)
+
+    def virt_conf(
+        self,
+        conf: InitFile,
+        template_repo: Any = None,
+        template_store: Any = None,
+        do_bootstrap: bool = True,
+        do_build: bool = True,
+    ) -> None:
+        from lago.populate import TemplateSource, populate
+
+        templates = template_repo
+        if not isinstance(templates, TemplateSource):
+            init_cfg = config.get_section("init") or {}
+            templates = TemplateSource(
+                repo_path=template_repo or init_cfg.get("template_repo_path"),
+                store_path=template_store or init_cfg.get("template_store"),
+            )
+        self._virt_env = populate(self, conf, templates, do_bootstrap, do_build)
+
+    # -- lifecycle (exposed to the SDK) ---------------------------------
+    @expose
+    def start(self, vm_names: list[str] | None = None) -> None:
+        self.virt_env.start(vm_names=vm_names)
+
+    @expose
+    def stop(self, vm_names: list[str] | None = None) -> None:
+        self.virt_env.stop(vm_names=vm_names)
+
+    @expose
+    def shutdown(self, vm_names: list[str] | None = None, reboot: bool = False) -> None:
+        self.virt_env.shutdown(vm_names=vm_names, reboot=reboot)
+
+    @expose
+    def get_vms(self) -> dict[str, Any]:
+        return self.virt_env.get_vms()
+
+    @expose
+    def get_nets(self) -> dict[str, Any]:
+        return self.virt_env.get_nets()
+
+    @expose
+    def get_paths(self) -> Paths:
+        return self.paths
+
+    def wait_for_ssh(self, vm_names: list[str] | None = None) -> None:
+        self.virt_env.wait_for_ssh(vm_names)
+
+    def get_snapshots(self) -> dict[str, list[str]]:
+        return self.virt_env.get_snapshots()
+
+    def _has_virt(self) -> bool:
+        return os.path.exists(self.paths.virt("env"))
+
+    def _release_leases(self) -> None:
+        if not self._has_virt():
+            return
+        gateways = [
+            net.gw()
+            for net in self.virt_env.get_nets().values()
+            if net.gw() and net.spec.get("type", "nat") == "nat"
+        ]
+        SubnetStore(config.get("lease_dir")).release(gateways)
+
+    def cleanup(self) -> None:
+        """Stop everything and mark the prefix uninitialized."""
+        with LogTask("Cleanup prefix"):
+            if self._has_virt():
+                self.virt_env.stop()
+            with LogTask("Tag prefix as uninitialized"):
+                if os.path.exists(self.paths.prefix_lagofile()):
+                    os.unlink(self.paths.prefix_lagofile())
+
+    def destroy(self) -> None:
+        """Release leases, stop VMs and networks, remove the directory."""
+        with LogTask(f"Destroy prefix {os.path.basename(self.prefix)}"):
+            self._release_leases()
+            if self._has_virt():
+                try:
+                    self.virt_env.stop()
+                except Exception as err:  # noqa: BLE001 - the daemon may be gone
+                    LOGGER.warning("Could not stop the environment cleanly: %s", err)
+            if os.path.exists(self.paths.prefix_lagofile()):
+                os.unlink(self.paths.prefix_lagofile())
+            shutil.rmtree(self.prefix, ignore_errors=True)

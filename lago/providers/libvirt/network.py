@@ -1,0 +1,149 @@
+"""Libvirt networks of an environment (always transient: created at start)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from lago import brctl
+from lago.config import config
+from lago.errors import LagoException
+from lago.providers.libvirt import utils as lvutils
+from lago.providers.libvirt.network_xml import network_xml
+from lago.utils import atomic_write
+
+LOGGER = logging.getLogger(__name__)
+
+
+class LagoNetworkError(LagoException):
+    pass
+
+
+class Network:
+    """One network of the environment, as saved in ``virt/net-<name>``."""
+
+    def __init__(self, env: Any, spec: dict[str, Any], compat: str | None = None) -> None:
+        self._env = env
+        self._spec = spec
+        self._compat = compat or "1.0.0"
+
+    @property
+    def libvirt_con(self) -> Any:
+        return lvutils.get_libvirt_connection(
+            name=self._env.uuid,
+            libvirt_url=config.get("libvirt_url"),
+            username=config.get("libvirt_username"),
+            password=config.get("libvirt_password"),
+        )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self._spec
+
+    def name(self) -> str:
+        return self._spec["name"]
+
+    def gw(self) -> str | None:
+        return self._spec.get("gw")
+
+    def is_management(self) -> bool:
+        return bool(self._spec.get("management", False))
+
+    def mapping(self) -> dict[str, str]:
+        return self._spec.get("mapping", {})
+
+    def resolve(self, hostname: str) -> str:
+        return self.mapping()[hostname]
+
+    def libvirt_name(self) -> str:
+        return lvutils.net_libvirt_name(self._env.uuid, self.name())
+
+    _libvirt_name = libvirt_name
+
+    def _lookup(self) -> Any:
+        import libvirt
+
+        try:
+            return self.libvirt_con.networkLookupByName(self.libvirt_name())
+        except libvirt.libvirtError as err:
+            if lvutils.libvirt_error_code(err) == libvirt.VIR_ERR_NO_NETWORK:
+                return None
+            raise
+
+    def alive(self) -> bool:
+        net = self._lookup()
+        return bool(net is not None and net.isActive())
+
+    def _libvirt_xml(self) -> str:
+        raise NotImplementedError
+
+    def start(self, attempts: int = 5, timeout: float = 2) -> None:
+        if self.alive():
+            return
+        net = self.libvirt_con.networkCreateXML(self._libvirt_xml())
+        for _ in range(attempts):
+            if net.isActive():
+                return
+            time.sleep(timeout)
+        raise LagoNetworkError(f"failed to verify network {self.name()} is active")
+
+    def stop(self) -> None:
+        net = self._lookup()
+        if net is not None and net.isActive():
+            net.destroy()
+
+    def save(self, path: str | None = None) -> None:
+        target = path or self._env.virt_path(f"net-{self.name()}")
+        atomic_write(target, json.dumps(self._spec, indent=4))
+
+
+class NATNetwork(Network):
+    def _libvirt_xml(self) -> str:
+        name = self.libvirt_name()
+        return network_xml(
+            self._spec,
+            libvirt_name=name,
+            bridge_name=lvutils.nat_bridge_name(name),
+            libvirt_version=self.libvirt_con.getLibVersion(),
+            compat_version=self._compat,
+        )
+
+
+class BridgeNetwork(Network):
+    """A network on a host bridge named like the libvirt network."""
+
+    def _libvirt_xml(self) -> str:
+        name = self.libvirt_name()
+        return network_xml(
+            self._spec,
+            libvirt_name=name,
+            bridge_name=name,
+            libvirt_version=self.libvirt_con.getLibVersion(),
+            compat_version=self._compat,
+        )
+
+    def start(self, attempts: int = 5, timeout: float = 2) -> None:
+        if self.alive():
+            return
+        bridge = self.libvirt_name()
+        made_bridge = not brctl.exists(bridge)
+        if made_bridge:
+            brctl.create(bridge)
+        try:
+            super().start(attempts, timeout)
+        except Exception:
+            if made_bridge:
+                brctl.destroy(bridge)
+            raise
+
+    def stop(self) -> None:
+        super().stop()
+        bridge = self.libvirt_name()
+        if brctl.exists(bridge):
+            brctl.destroy(bridge)
+
+
+def network_class(spec: dict[str, Any]) -> type[Network]:
+    return BridgeNetwork if spec.get("type") == "bridge" else NATNetwork

@@ -1,0 +1,230 @@
+"""The ``local-libvirt`` VM provider: transient libvirt domains.
+
+A domain exists in libvirt only while it runs: ``start`` creates it from the
+spec, ``stop`` destroys it, so a stopped environment leaves nothing defined.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from typing import Any
+
+from lago import nocloud, sysprep
+from lago.config import config
+from lago.errors import LagoException, LagoUserException
+from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
+from lago.providers.libvirt import host as lvhost
+from lago.providers.libvirt import utils as lvutils
+from lago.providers.libvirt.domain_xml import domain_xml
+from lago.utils import CommandStatus, run_interactive_command
+
+LOGGER = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 300
+SEED_DISK_NAME = "lago-seed"
+
+
+class LagoSnapshotError(LagoUserException):
+    pass
+
+
+class LocalLibvirtVMProvider(VMProviderPlugin):
+    def __init__(self, vm: Any) -> None:
+        super().__init__(vm)
+        self._env = vm.virt_env
+
+    # -- libvirt plumbing -------------------------------------------------
+    @property
+    def libvirt_con(self) -> Any:
+        return lvutils.get_libvirt_connection(
+            name=self._env.uuid,
+            libvirt_url=config.get("libvirt_url"),
+            username=config.get("libvirt_username"),
+            password=config.get("libvirt_password"),
+        )
+
+    def host_facts(self) -> lvhost.HostFacts:
+        return lvhost.probe_host(self.libvirt_con, str(config.get("domain_type") or "auto"))
+
+    def _libvirt_name(self) -> str:
+        return self._env.prefixed_name(self.vm.name())
+
+    def _get_domain(self) -> Any:
+        import libvirt
+
+        try:
+            return self.libvirt_con.lookupByName(self._libvirt_name())
+        except libvirt.libvirtError as err:
+            if lvutils.libvirt_error_code(err) == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+
+    def serial_log_path(self) -> str:
+        return self._env.prefix.paths.prefixed("logs", f"{self.vm.name()}.serial.log")
+
+    def _libvirt_xml(self) -> str:
+        spec = copy.deepcopy(self.vm.spec)
+        prefix_path = self._env.prefix.paths.prefix_path
+        for disk in spec.get("disks", []):
+            disk["path"] = expand_path(disk["path"], prefix_path)
+        net_names = {name: net.libvirt_name() for name, net in self._env.get_nets().items()}
+        os.makedirs(os.path.dirname(self.serial_log_path()), exist_ok=True)
+        return domain_xml(
+            spec,
+            libvirt_name=self._libvirt_name(),
+            net_names=net_names,
+            host=self.host_facts(),
+            serial_log=self.serial_log_path(),
+            distro=self.vm.distro(),
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+    def defined(self, *args: Any, **kwargs: Any) -> bool:
+        return self._get_domain() is not None
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        import libvirt
+
+        if self.defined():
+            return
+        wait_suspend = os.environ.get("LAGO__START__WAIT_SUSPEND")
+        flags = libvirt.VIR_DOMAIN_START_PAUSED if wait_suspend else 0
+        try:
+            dom = self.libvirt_con.createXML(self._libvirt_xml(), flags)
+        except libvirt.libvirtError as err:
+            raise self._start_error(err) from err
+        if wait_suspend:
+            time.sleep(float(wait_suspend))
+            dom.resume()
+
+    def _start_error(self, err: Any) -> LagoException:
+        message = str(err).strip().splitlines()[0]
+        if "Cannot access storage file" in message or "Permission denied" in message:
+            return LagoUserException(
+                f"Failed to start VM {self.vm.name()}: {message}",
+                hint="The qemu user must reach the images: try 'chmod o+x' on each "
+                "directory above the workdir and the template store.",
+            )
+        return VMError(f"Failed to start VM {self.vm.name()}: {message}")
+
+    def stop(self, *args: Any, **kwargs: Any) -> None:
+        import libvirt
+
+        dom = self._get_domain()
+        if dom is None:
+            return
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as err:
+            if lvutils.libvirt_error_code(err) not in (
+                libvirt.VIR_ERR_NO_DOMAIN,
+                libvirt.VIR_ERR_OPERATION_INVALID,
+            ):
+                raise
+
+    def _has_acpi(self, dom: Any) -> bool:
+        return "<acpi/>" in dom.XMLDesc(0)
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        dom = self._get_domain()
+        if dom is None:
+            return
+        if self._has_acpi(dom):
+            dom.shutdown()
+        else:
+            self.vm.ssh(["poweroff"], propagate_fail=False)
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+        while self.defined():
+            if time.monotonic() > deadline:
+                raise VMError(f"Failed to shutdown vm: {self.vm.name()}")
+            time.sleep(0.5)
+
+    def reboot(self, *args: Any, **kwargs: Any) -> None:
+        dom = self._get_domain()
+        if dom is None:
+            raise VMError(f"Failed to reboot vm: {self.vm.name()} is not running")
+        if self._has_acpi(dom):
+            dom.reboot()
+        else:
+            self.vm.ssh(["reboot"], propagate_fail=False)
+
+    def state(self, *args: Any, **kwargs: Any) -> str:
+        import libvirt
+
+        try:
+            dom = self._get_domain()
+        except libvirt.libvirtError:
+            return "failed to get state"
+        if dom is None:
+            return "down"
+        try:
+            code = dom.state()[0]
+        except libvirt.libvirtError:
+            return "failed to get state"
+        return lvutils.domain_state_name(code)
+
+    def interactive_console(self) -> CommandStatus:
+        if not self.defined():
+            raise VMError(f"VM {self.vm.name()} is not running, it has no console")
+        return run_interactive_command(
+            ["virsh", "-c", config.get("libvirt_url"), "console", self._libvirt_name()]
+        )
+
+    # -- init-time preparation ------------------------------------------
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        disks = self.vm.spec.get("disks") or []
+        if not disks or disks[0].get("type") == "empty" or disks[0].get("format") == "iso":
+            return
+        if nocloud.supports_seed(disks[0].get("metadata") or {}):
+            self._bootstrap_seed()
+        else:
+            self._bootstrap_sysprep(disks[0])
+
+    def _bootstrap_seed(self) -> None:
+        paths = self._env.prefix.paths
+        with open(paths.ssh_id_rsa_pub()) as stream:
+            key = stream.read()
+        seed_file = f"{self.vm.name()}_seed.iso"
+        nocloud.make_seed(
+            paths.images(seed_file),
+            hostname=self.vm.name(),
+            authorized_keys=[key],
+            root_password=self.vm.root_password() or None,
+            instance_id=f"{self._env.uuid}-{self.vm.name()}",
+        )
+        disks = self.vm.spec["disks"]
+        disks[:] = [disk for disk in disks if disk.get("name") != SEED_DISK_NAME]
+        disks.append(
+            {
+                "type": "file",
+                "name": SEED_DISK_NAME,
+                "dev": "hdc",
+                "format": "iso",
+                "path": f"$LAGO_PREFIX_PATH/images/{seed_file}",
+                "skip-export": True,
+            }
+        )
+
+    def _bootstrap_sysprep(self, disk: dict[str, Any]) -> None:
+        paths = self._env.prefix.paths
+        nics = self.vm.nics()
+        sysprep.sysprep(
+            expand_path(disk["path"], paths.prefix_path),
+            self.vm.distro() or "base",
+            hostname=self.vm.name(),
+            root_password=self.vm.root_password(),
+            ssh_key=paths.ssh_id_rsa_pub(),
+            iscsi_name=self.vm.iscsi_name(),
+            mappings={f"eth{i}": nic["ip"] for i, nic in enumerate(nics) if nic.get("ip")},
+            force_tcg=self.host_facts().domain_type == "qemu",
+        )
+
+    # -- snapshots (arrive with their own issue) -------------------------
+    def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
+        raise LagoSnapshotError("Snapshots are not supported by this version of Lago yet")
+
+    def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
+        raise LagoSnapshotError("Snapshots are not supported by this version of Lago yet")

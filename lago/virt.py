@@ -1,0 +1,231 @@
+"""The VMs and networks of one prefix, loaded from ``virt/*``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from lago.config import config
+from lago.errors import LagoLookupError, LagoUserException
+from lago.log_utils import LogTask
+from lago.parallel import invoke_in_parallel
+from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
+from lago.providers.libvirt import utils as lvutils
+from lago.providers.libvirt.network import Network, network_class
+from lago.utils import atomic_write
+
+LOGGER = logging.getLogger(__name__)
+
+OLDEST_COMPAT = "0.36.0"
+
+
+class VirtEnv:
+    """Env properties: ``prefix``, ``uuid``, the VMs and the networks."""
+
+    def __init__(self, prefix: Any, vm_specs: dict[str, dict], net_specs: dict[str, dict]) -> None:
+        self.prefix = prefix
+        with open(prefix.paths.uuid()) as stream:
+            self.uuid = stream.read().strip()
+        compat = self.get_compat()
+        self._nets: dict[str, Network] = {
+            name: network_class(spec)(self, spec, compat=compat) for name, spec in net_specs.items()
+        }
+        vm_plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm"], instantiate=False)
+        self._vms: dict[str, Any] = {
+            name: self._create_vm(spec, vm_plugins) for name, spec in vm_specs.items()
+        }
+
+    def _create_vm(self, vm_spec: dict[str, Any], vm_plugins: dict[str, Any]) -> Any:
+        vm_type = vm_spec.get("vm-type") or config.get("default_vm_type") or "default"
+        if vm_type not in vm_plugins:
+            raise LagoUserException(
+                f"Unknown VM type: {vm_type}, available types: {', '.join(sorted(vm_plugins))}"
+            )
+        return vm_plugins[vm_type](self, vm_spec)
+
+    # -- names and paths ----------------------------------------------------
+    def prefixed_name(self, unprefixed_name: str, max_length: int = 0) -> str:
+        return lvutils.prefixed_name(self.uuid, unprefixed_name, max_length)
+
+    def virt_path(self, *args: str) -> str:
+        return self.prefix.paths.virt(*args)
+
+    def get_compat(self) -> str:
+        """The Lago version that created this environment."""
+        try:
+            with open(self.prefix.paths.metadata()) as stream:
+                return json.load(stream).get("lago_version", OLDEST_COMPAT)
+        except (OSError, ValueError):
+            return OLDEST_COMPAT
+
+    # -- lookups --------------------------------------------------------------
+    def get_nets(self) -> dict[str, Network]:
+        return dict(self._nets)
+
+    def get_net(self, name: str | None = None) -> Network:
+        if name is None:
+            for net in self._nets.values():
+                if net.is_management():
+                    return net
+            raise LagoLookupError("This environment has no management network")
+        try:
+            return self._nets[name]
+        except KeyError:
+            raise LagoLookupError(f"Unable to find network {name}") from None
+
+    def get_vms(self, vm_names: Iterable[str] | None = None) -> dict[str, Any]:
+        if not vm_names:
+            return dict(self._vms)
+        missing = [name for name in vm_names if name not in self._vms]
+        if missing:
+            raise LagoUserException("The following vms do not exist: \n" + "\n".join(missing))
+        return {name: self._vms[name] for name in vm_names}
+
+    def get_vm(self, name: str) -> Any:
+        try:
+            return self._vms[name]
+        except KeyError:
+            raise LagoLookupError(f"Unable to find VM {name}") from None
+
+    # -- lifecycle ------------------------------------------------------------
+    def _nets_of(self, vms: Iterable[Any]) -> list[Network]:
+        names: list[str] = []
+        for vm in vms:
+            names += [net for net in vm.nets() if net not in names]
+        return [self._nets[name] for name in names]
+
+    def start(self, vm_names: Iterable[str] | None = None) -> None:
+        vm_names = list(vm_names or [])
+        if vm_names:
+            unknown = [name for name in vm_names if name not in self._vms]
+            if unknown:
+                raise LagoLookupError(f"Unable to find VM {unknown[0]}")
+            vms = [self._vms[name] for name in vm_names]
+            nets = self._nets_of(vms)
+            task = "Start specified VMs"
+        else:
+            vms, nets, task = list(self._vms.values()), list(self._nets.values()), "Start Prefix"
+        started: list[Any] = []
+        try:
+            with LogTask(task):
+                with LogTask("Start nets"):
+                    for net in nets:
+                        if not net.alive():
+                            net.start()
+                            started.append(net)
+                with LogTask("Start vms"):
+                    self._start_vms(vms, started)
+        except BaseException:
+            # stop what this call started, last first
+            for item in reversed(started):
+                try:
+                    item.stop()
+                except Exception:
+                    LOGGER.exception("Failed to stop %s after a failed start", item.name())
+            raise
+
+    def _start_vms(self, vms: list[Any], started: list[Any]) -> None:
+        pending = [vm for vm in vms if not vm.defined()]
+
+        def start_one(vm: Any) -> None:
+            with LogTask(f"Starting {vm.name()}"):
+                vm.start()
+            started.append(vm)
+
+        invoke_in_parallel(start_one, pending)
+
+    def wait_for_ssh(self, vm_names: Iterable[str] | None = None) -> None:
+        vms = list(self.get_vms(vm_names).values())
+
+        def wait_one(vm: Any) -> None:
+            with LogTask(f"Wait for ssh on {vm.name()}"):
+                vm.wait_for_ssh()
+
+        invoke_in_parallel(wait_one, vms)
+
+    def _get_stop_shutdown_common_args(
+        self, vm_names: Iterable[str] | None
+    ) -> tuple[list[Any], list[Network], str]:
+        vm_names = list(vm_names or [])
+        if not vm_names:
+            return list(self._vms.values()), list(self._nets.values()), "Stop prefix"
+        vms = list(self.get_vms(vm_names).values())
+        return vms, self._get_unused_nets(vms), "Stop specified VMs"
+
+    def _get_unused_nets(self, vms_to_stop: list[Any]) -> list[Network]:
+        stopping = {vm.name() for vm in vms_to_stop}
+        in_use = {
+            net
+            for vm in self._vms.values()
+            if vm.name() not in stopping and vm.defined()
+            for net in vm.nets()
+        }
+        return [net for net in self._nets_of(vms_to_stop) if net.name() not in in_use]
+
+    def stop(self, vm_names: Iterable[str] | None = None) -> None:
+        vms, nets, task = self._get_stop_shutdown_common_args(vm_names)
+        with LogTask(task):
+            with LogTask("Stop vms"):
+                invoke_in_parallel(lambda vm: vm.stop(), vms)
+            with LogTask("Stop nets"):
+                for net in nets:
+                    net.stop()
+
+    def shutdown(self, vm_names: Iterable[str] | None = None, reboot: bool = False) -> None:
+        vms, nets, _ = self._get_stop_shutdown_common_args(vm_names)
+        if reboot:
+            with LogTask("Reboot VMs"):
+                invoke_in_parallel(lambda vm: vm.reboot(), vms)
+            return
+        with LogTask("Shutdown VMs"):
+            invoke_in_parallel(lambda vm: vm.shutdown(), vms)
+        with LogTask("Stop nets"):
+            for net in nets:
+                net.stop()
+
+    def bootstrap(self) -> None:
+        vms = [vm for vm in self._vms.values() if vm.spec.get("bootstrap", True)]
+
+        def bootstrap_one(vm: Any) -> None:
+            with LogTask(f"Bootstrapping {vm.name()}"):
+                vm.bootstrap()
+
+        invoke_in_parallel(bootstrap_one, vms)
+
+    def get_snapshots(self, domains: Iterable[str] | None = None) -> dict[str, list[str]]:
+        vms = self.get_vms(domains)
+        return {name: list(vm.spec.get("snapshots", {})) for name, vm in vms.items()}
+
+    # -- persistence ----------------------------------------------------------
+    def save(self) -> None:
+        os.makedirs(self.virt_path(), exist_ok=True)
+        with LogTask("Save prefix"):
+            with LogTask("Save nets"):
+                for net in self._nets.values():
+                    net.save()
+            with LogTask("Save VMs"):
+                for vm in self._vms.values():
+                    vm.save()
+            with LogTask("Save env"):
+                env = {"nets": list(self._nets), "vms": list(self._vms)}
+                atomic_write(self.virt_path("env"), json.dumps(env, indent=4))
+
+    def get_env_spec(self) -> dict[str, Any]:
+        return {
+            "domains": {name: dict(vm.spec) for name, vm in self._vms.items()},
+            "nets": {name: dict(net.spec) for name, net in self._nets.items()},
+        }
+
+    @classmethod
+    def from_prefix(cls, prefix: Any) -> VirtEnv:
+        def load(path: str) -> dict[str, Any]:
+            with open(path) as stream:
+                return json.load(stream)
+
+        env = load(prefix.paths.virt("env"))
+        nets = {name: load(prefix.paths.virt(f"net-{name}")) for name in env.get("nets", [])}
+        vms = {name: load(prefix.paths.virt(f"vm-{name}")) for name in env.get("vms", [])}
+        return cls(prefix, vms, nets)

@@ -1,0 +1,180 @@
+"""Fixtures for functional tests: real libvirtd, real VMs, in the sandbox.
+
+Every test here is marked ``functional`` and skipped unless libvirt answers
+and the test process runs inside the project's network namespace (see
+``scripts/sandbox.sh``), so that no Lago network or VM is ever reached from
+the root namespace. Each environment a test makes is destroyed afterwards,
+and anything left in libvirt under its uuid is removed, even on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+NETNS = os.environ.get("LAGO_NETNS", "lago-sandbox")
+LIBVIRT_URL = "qemu:///system"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_REPO = Path("/var/lib/lago/repos/lago-local/repo.metadata")
+
+
+def _in_sandbox() -> bool:
+    if os.environ.get("LAGO_USE_HOST_LIBVIRT") == "1":
+        return True
+    try:
+        return os.stat(f"/run/netns/{NETNS}").st_ino == os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return False
+
+
+def _libvirt_answers() -> bool:
+    try:
+        import libvirt
+
+        libvirt.registerErrorHandler(lambda *_: None, None)
+        conn = libvirt.open(LIBVIRT_URL)
+        conn.close()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+SKIP_REASON = None
+if not _in_sandbox():
+    SKIP_REASON = f"not inside network namespace {NETNS} (run through scripts/sandbox.sh exec)"
+elif not _libvirt_answers():
+    SKIP_REASON = f"no libvirt daemon answers at {LIBVIRT_URL} (run scripts/sandbox.sh start)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.functional)
+            if SKIP_REASON:
+                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+@pytest.fixture(scope="session")
+def local_repo() -> Path:
+    if not LOCAL_REPO.exists():
+        subprocess.run(["bash", str(REPO_ROOT / "scripts/build-templates.sh")], check=True)
+    return LOCAL_REPO
+
+
+@dataclass
+class LagoRunner:
+    """Runs the ``lago`` CLI as a user would, in an isolated configuration."""
+
+    cwd: Path
+    env: dict[str, str]
+    made: list[Path] = field(default_factory=list)
+
+    def __call__(self, *args: str, check: bool = True, input: str | None = None,
+                 timeout: float = 600) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "lago.cmd", *args],
+            cwd=self.cwd, env=self.env, text=True, capture_output=True,
+            input=input, timeout=timeout,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"lago {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+
+def _uuids_under(workdir: Path) -> list[str]:
+    return [uuid.read_text().strip() for uuid in workdir.glob("**/uuid") if uuid.is_file()]
+
+
+def _purge_libvirt(uuids: list[str]) -> list[str]:
+    """Remove domains and networks named after these uuids; return their names."""
+    import libvirt
+
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    conn = libvirt.open(LIBVIRT_URL)
+    leftovers: list[str] = []
+    try:
+        tags = {uuid[:8] for uuid in uuids} | {uuid[:4] for uuid in uuids}
+        for dom in conn.listAllDomains():
+            if any(dom.name().startswith(tag) for tag in tags):
+                leftovers.append(dom.name())
+                try:
+                    dom.destroy()
+                except libvirt.libvirtError:
+                    pass
+        for net in conn.listAllNetworks():
+            if any(net.name().startswith(tag) for tag in tags):
+                leftovers.append(net.name())
+                try:
+                    net.destroy()
+                except libvirt.libvirtError:
+                    pass
+    finally:
+        conn.close()
+    return leftovers
+
+
+def _leases_of(lease_dir: Path, uuids: list[str]) -> list[Path]:
+    found = []
+    for lease in lease_dir.glob("*.lease"):
+        try:
+            content = json.loads(lease.read_text())
+        except ValueError:
+            continue
+        if len(content) == 2 and content[1] in uuids:
+            found.append(lease)
+    return found
+
+
+@pytest.fixture
+def lago(tmp_path: Path, local_repo: Path) -> Iterator[LagoRunner]:
+    """A ``lago`` runner in a fresh directory with its own lease store."""
+    home = tmp_path / "home"
+    home.mkdir()
+    lease_dir = Path(os.environ.get("LAGO_TEST_LEASE_DIR", "/var/lib/lago/subnets"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAGO")}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        LAGO_LEASE_DIR=str(lease_dir),
+        LAGO__INIT__TEMPLATE_REPO_PATH=str(local_repo),
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    # qemu runs as an unprivileged user: it must reach the images
+    for path in (tmp_path, workspace):
+        path.chmod(0o755)
+    runner = LagoRunner(cwd=workspace, env=env)
+    try:
+        yield runner
+    finally:
+        uuids = _uuids_under(workspace)
+        for workdir in workspace.glob("**/.lago"):
+            subprocess.run(
+                [sys.executable, "-m", "lago.cmd", "--workdir-path", str(workdir), "destroy", "-y", "--all-prefixes"],
+                cwd=workspace, env=env, capture_output=True, timeout=300,
+            )  # fmt: skip
+        leftovers = _purge_libvirt(uuids) if uuids else []
+        for lease in _leases_of(lease_dir, uuids):
+            lease.unlink()
+        shutil.rmtree(workspace, ignore_errors=True)
+        assert not leftovers, f"libvirt objects outlived the test: {leftovers}"
+
+
+def write_init_file(directory: Path, text: str, name: str = "LagoInitFile") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text))
+    return path
