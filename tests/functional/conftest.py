@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import pytest
 NETNS = os.environ.get("LAGO_NETNS", "lago-sandbox")
 LIBVIRT_URL = "qemu:///system"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WORK_BASE = Path("/var/tmp/lago-functional")
 LOCAL_REPO = Path("/var/lib/lago/repos/lago-local/repo.metadata")
 
 
@@ -152,17 +154,18 @@ def lago(tmp_path: Path, local_repo: Path) -> Iterator[LagoRunner]:
         LAGO__INIT__TEMPLATE_REPO_PATH=str(local_repo),
         PYTHONPATH=str(REPO_ROOT),
     )
-    workspace = tmp_path / "work"
-    workspace.mkdir()
-    # qemu runs as an unprivileged user: it must reach the images
-    for path in (tmp_path, workspace):
-        path.chmod(0o755)
+    # qemu runs as an unprivileged user: it must reach the images, which
+    # pytest's private (0700) tmp_path would hide
+    WORK_BASE.mkdir(parents=True, exist_ok=True)
+    WORK_BASE.chmod(0o755)
+    workspace = Path(tempfile.mkdtemp(prefix="work-", dir=WORK_BASE))
+    workspace.chmod(0o755)
     runner = LagoRunner(cwd=workspace, env=env)
     try:
         yield runner
     finally:
         uuids = _uuids_under(workspace)
-        for workdir in workspace.glob("**/.lago"):
+        for workdir in {link.parent for link in workspace.glob("**/current") if link.is_symlink()}:
             subprocess.run(
                 [sys.executable, "-m", "lago.cmd", "--workdir-path", str(workdir), "destroy", "-y", "--all-prefixes"],
                 cwd=workspace, env=env, capture_output=True, timeout=300,
