@@ -51,6 +51,18 @@ class NetworkPlan:
         self.subnets = []
 
 
+def check_networks(domains: dict[str, Spec], nets: dict[str, Spec], source: str = "LagoInitFile") -> None:
+    """The checks of :func:`plan_networks` that need no lease, for a dry run."""
+
+    def fail(message: str) -> NoReturn:
+        raise NetworkConfigError(f"{source}: {message}")
+
+    _check_nets(nets, fail)
+    mgmt = _management_net(nets, fail)
+    _check_dns(nets, mgmt, fail)
+    _check_domains(domains, nets, mgmt, fail)
+
+
 def plan_networks(
     domains: dict[str, Spec],
     nets: dict[str, Spec],

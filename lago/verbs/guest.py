@@ -24,9 +24,7 @@ def _find_vm(prefix: Prefix, host: str, exact: bool = False) -> Any:
         for name, vm in vms.items():
             if name.endswith(host):
                 return vm
-    LOGGER.error("Unable to find VM %s", host)
-    LOGGER.info("Available VMs:\n\t%s", "\n\t".join(vms))
-    raise LagoLookupError(f"Unable to find VM {host}")
+    raise LagoLookupError(f"Unable to find VM {host}", hint=f"Available VMs: {', '.join(vms)}")
 
 
 def _running_vm(prefix: Prefix, host: str, exact: bool = False) -> Any:

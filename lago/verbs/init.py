@@ -11,8 +11,10 @@ from lago.config import config
 from lago.errors import InitFileError
 from lago.initfile import load_init_file
 from lago.log_utils import LogTask, setup_prefix_logging
+from lago.network_plan import check_networks
 from lago.plugins.cli import cli_plugin, cli_plugin_add_argument
 from lago.populate import TemplateSource
+from lago.utils import deepcopy
 from lago.workdir import Workdir
 
 LOGGER = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ def do_init(
     if not os.path.isfile(init_path):
         raise InitFileError(f"Unable to find init file: {init_path}")
     init_file = load_init_file(init_path)
+    # the cheap checks first, so that a bad file creates nothing at all
+    check_networks(deepcopy(init_file.domains), deepcopy(init_file.nets), source=init_path)
     os.environ["LAGO_INITFILE_PATH"] = os.path.dirname(init_path)
     name = "default" if prefix_name in (None, "current") else prefix_name
     templates = TemplateSource(
