@@ -71,14 +71,25 @@ def create_parser(cli_plugins: dict[str, Any], out_plugins: dict[str, Any]) -> a
     _add_global_options(parser, list(out_plugins))
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for name in sorted(cli_plugins):
-        plugin = cli_plugins[name]
-        init_args = dict(plugin.init_args)
-        if "help" in init_args and "description" not in init_args:
-            init_args["description"] = init_args["help"]
-        sub = verbs.add_parser(name, **init_args)
-        plugin.populate_parser(sub)
-        sub.set_defaults(func=plugin.do_run)
+        try:
+            _add_verb(verbs, name, cli_plugins[name])
+        except Exception as err:
+            # a broken verb plugin must not take the whole CLI down
+            kind = type(err).__name__
+            LOGGER.warning("Failed to add verb %s: %s: %s", name, kind, err)
+            verbs._name_parser_map.pop(name, None)
+            actions = verbs._choices_actions
+            actions[:] = [action for action in actions if action.dest != name]
     return parser
+
+
+def _add_verb(verbs: Any, name: str, plugin: Any) -> None:
+    init_args = dict(plugin.init_args)
+    if "help" in init_args and "description" not in init_args:
+        init_args["description"] = init_args["help"]
+    sub = verbs.add_parser(name, **init_args)
+    plugin.populate_parser(sub)
+    sub.set_defaults(func=plugin.do_run)
 
 
 def setup_logging(loglevel: str, logdepth: int, ignore_warnings: bool) -> log_utils.TaskHandler:
@@ -120,7 +131,9 @@ def _report(err: BaseException, debug: bool) -> int:
     LOGGER.debug("unexpected error", exc_info=err)
     summary = f"{type(err).__name__}: {err}".strip().splitlines()[0]
     sys.stderr.write(_red(f"Error occured, aborting: {summary}") + "\n")
-    if debug:
+    handlers = logging.getLogger().handlers
+    if debug and not any(isinstance(h, log_utils.TaskHandler) for h in handlers):
+        # with a task handler, the debug record above already showed the traceback
         import traceback
 
         traceback.print_exception(err, file=sys.stderr)

@@ -35,7 +35,8 @@ END_TASK_MSG = "Success"
 END_TASK_ON_ERROR_MSG = "ERROR"
 
 FILE_LOG_FORMAT = (
-    "%(asctime)s::%(filename)s::%(funcName)s::%(lineno)s::%(name)s::%(levelname)s::%(message)s"
+    "%(asctime)s::%(filename)s::%(funcName)s::%(lineno)s::"
+    "%(name)s::%(levelname)s::%(message)s"
 )
 
 
@@ -92,6 +93,8 @@ class Task(collections.deque):
         self.name = name
         self.failed = False
         self.force_show = False
+        self.header_shown = False
+        self.quiet = False
         self.start_time = time.monotonic()
 
     def elapsed_time(self) -> str:
@@ -103,7 +106,7 @@ class TaskHandler(logging.StreamHandler):
 
     TASK_INDICATORS = ["@", "#", "*", "-", "~"]
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the seeds' signature
         self,
         initial_depth: int = 0,
         task_tree_depth: int = -1,
@@ -136,7 +139,9 @@ class TaskHandler(logging.StreamHandler):
 
     def get_tasks(self, thread_name: str) -> collections.OrderedDict[str, Task]:
         with self._tasks_lock:
-            return self.tasks_by_thread.setdefault(thread_name, collections.OrderedDict())
+            return self.tasks_by_thread.setdefault(
+                thread_name, collections.OrderedDict()
+            )
 
     @property
     def tasks(self) -> collections.OrderedDict[str, Task]:
@@ -163,26 +168,33 @@ class TaskHandler(logging.StreamHandler):
             cur_level = self.cur_depth_level
         return self.task_tree_depth < 0 or cur_level <= self.task_tree_depth
 
-    def should_show_by_level(self, record_level: int, base_level: int | None = None) -> bool:
+    def should_show_by_level(
+        self, record_level: int, base_level: int | None = None
+    ) -> bool:
         if base_level is None:
             base_level = self.dump_level
         return record_level >= base_level
 
     # -- output ------------------------------------------------------
     def pretty_emit(
-        self, record: logging.LogRecord, is_header: bool = False, task_level: int | None = None
+        self,
+        record: logging.LogRecord,
+        is_header: bool = False,
+        task_level: int | None = None,
     ) -> None:
         level = self.cur_depth_level if task_level is None else task_level
         thread = "" if self.am_i_main_thread else f"[{self.cur_thread}] "
         if is_header:
             indent = "  " * max(level - 1, 0)
+            indicator = self.get_task_indicator(max(level - 1, 0))
             text = ColorFormatter.colored(
-                "cyan",
-                f"{indent}{self.get_task_indicator(max(level - 1, 0))} {thread}{record.getMessage()}",
+                "cyan", f"{indent}{indicator} {thread}{record.getMessage()}"
             )
         else:
             indent = "  " * max(level - 1, 0) + "  "
-            text = self.format_plain(record, f"{indent}{self.get_task_indicator(level)} {thread}")
+            text = self.format_plain(
+                record, f"{indent}{self.get_task_indicator(level)} {thread}"
+            )
         self.acquire()
         try:
             self.stream.write(text + "\n")
@@ -194,15 +206,22 @@ class TaskHandler(logging.StreamHandler):
         message = record.getMessage()
         if record.exc_info and self.level <= logging.DEBUG:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
-        color = record.levelname if hasattr(ColorFormatter, record.levelname) else "NONE"
+        color = (
+            record.levelname if hasattr(ColorFormatter, record.levelname) else "NONE"
+        )
         return ColorFormatter.colored(color, lead + message)
 
     # -- task bookkeeping --------------------------------------------
     def handle_new_task(self, task_name: str, record: logging.LogRecord) -> None:
-        self.tasks[task_name] = Task(task_name, maxlen=self.buffer_size)
-        if self.should_show_by_depth() and record.levelno >= self.level:
-            header = _header_record(record, f"{_display_name(task_name)}: {START_TASK_MSG}")
+        task = Task(task_name, maxlen=self.buffer_size)
+        task.quiet = record.levelno < self.level
+        self.tasks[task_name] = task
+        if self.should_show_by_depth() and not task.quiet:
+            header = _header_record(
+                record, f"{_display_name(task_name)}: {START_TASK_MSG}"
+            )
             self.pretty_emit(header, is_header=True)
+            task.header_shown = True
 
     def handle_closed_task(self, task_name: str, record: logging.LogRecord) -> None:
         if task_name not in self.tasks:
@@ -215,18 +234,35 @@ class TaskHandler(logging.StreamHandler):
         if record.levelno >= self.dump_level:
             task.failed = True
         if task.failed:
-            self.mark_parent_tasks_as_failed(task_name)
+            # the task is the last one left open, so these are its ancestors
+            self.mark_parent_tasks_as_failed(task_name, flush_logs=True)
+            self._show_hidden_headers(record, [*self.tasks.values(), task], depth)
             self._dump(task, depth)
             status = ColorFormatter.colored("red", END_TASK_ON_ERROR_MSG)
         else:
             status = ColorFormatter.colored("green", END_TASK_MSG)
-        if (self.should_show_by_depth(depth) or task.failed) and (
-            record.levelno >= self.level or task.failed
-        ):
+        if task.failed or (self.should_show_by_depth(depth) and not task.quiet):
             header = _header_record(
-                record, f"{_display_name(task_name)}: {status} (in {task.elapsed_time()})"
+                record,
+                f"{_display_name(task_name)}: {status} (in {task.elapsed_time()})",
             )
             self.pretty_emit(header, is_header=True, task_level=depth)
+        if self.am_i_main_thread and not self.tasks:
+            with self._main_thread_lock:
+                self.main_failed = False
+
+    def _show_hidden_headers(
+        self, record: logging.LogRecord, tasks: list[Task], last_depth: int
+    ) -> None:
+        """Print the start lines ``--logdepth`` hid: a failure's context."""
+        first_depth = last_depth - len(tasks) + 1
+        for depth, task in enumerate(tasks, start=first_depth):
+            if not task.header_shown and not task.quiet:
+                header = _header_record(
+                    record, f"{_display_name(task.name)}: {START_TASK_MSG}"
+                )
+                self.pretty_emit(header, is_header=True, task_level=depth)
+                task.header_shown = True
 
     def _dump(self, task: Task, depth: int) -> None:
         while task:
@@ -239,7 +275,9 @@ class TaskHandler(logging.StreamHandler):
         for name in reversed(names[names.index(parent_task_name) + 1 :]):
             self.tasks.pop(name, None)
 
-    def mark_parent_tasks_as_failed(self, task_name: str, flush_logs: bool = False) -> None:
+    def mark_parent_tasks_as_failed(
+        self, task_name: str, flush_logs: bool = False
+    ) -> None:
         for name, task in self.tasks.items():
             if name == task_name:
                 break
@@ -287,6 +325,9 @@ class TaskHandler(logging.StreamHandler):
             self.handle_error()
             if self.should_show_by_depth():
                 self.pretty_emit(record)
+            elif self.cur_task:
+                # too deep to show now: shown when the failed task ends
+                self.tasks[self.cur_task].append(record)
             return
         if record.levelno < self.level:
             return
@@ -355,7 +396,9 @@ class LogTask:
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool:
         if exc_type is not None and self.propagate:
-            self.logger.debug("task %s failed", self.task, exc_info=(exc_type, exc_value, traceback))
+            self.logger.debug(
+                "task %s failed", self.task, exc_info=(exc_type, exc_value, traceback)
+            )
             end_log_task(self.task, logger=self.logger, level="error")
         else:
             end_log_task(self.task, logger=self.logger, level=self.level)
@@ -374,7 +417,13 @@ def log_task(
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with LogTask(task, logger=logger, level=level, propagate_fail=propagate_fail, uuid=uuid):
+            with LogTask(
+                task,
+                logger=logger,
+                level=level,
+                propagate_fail=propagate_fail,
+                uuid=uuid,
+            ):
                 return func(*args, **kwargs)
 
         return wrapper

@@ -18,7 +18,7 @@ class _Call(threading.Thread):
     def run(self) -> None:
         try:
             self.result = self.func(*self.args)
-        except BaseException as err:  # noqa: BLE001 - handed to the caller
+        except BaseException as err:  # handed to the caller
             self.error = err
 
 
@@ -58,7 +58,9 @@ def _bind(target: Callable[..., Any], args: Sequence[Any]) -> Callable[[], Any]:
     return call
 
 
-def invoke_in_parallel(func: Callable[..., Any], *args_sequences: Sequence[Any]) -> list[Any]:
+def invoke_in_parallel(
+    func: Callable[..., Any], *args_sequences: Sequence[Any]
+) -> list[Any]:
     """Call ``func`` once per zipped argument, in parallel; results in order.
 
     The first failure (in argument order) is re-raised after all calls end.

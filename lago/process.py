@@ -31,7 +31,7 @@ def _decode(data: bytes | str | None) -> str:
     return data
 
 
-def _run_command(
+def _run_command(  # noqa: PLR0917 - the seeds' signature
     command: Sequence[str],
     input_data: str | bytes | None = None,
     stdin: int | IO[Any] | None = None,

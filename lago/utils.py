@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -26,6 +27,7 @@ from typing import IO, Any
 
 import yaml
 
+from lago.config import argparse_to_ini
 from lago.errors import (
     LagoException,
     LagoInitException,
@@ -59,6 +61,7 @@ __all__ = [
     "VectorThread",
     "_run_command",
     "add_timestamp_suffix",
+    "argparse_to_ini",
     "compress",
     "cp",
     "deepcopy",
@@ -76,6 +79,7 @@ __all__ = [
     "run_command",
     "run_command_with_validation",
     "run_interactive_command",
+    "service_is_enabled",
     "sparse",
     "ver_cmp",
     "with_logging",
@@ -110,7 +114,10 @@ class ExceptionTimer:
         raise TimerException(f"Passed timeout of {self.timeout} seconds")
 
     def start(self) -> None:
-        if not self.timeout or threading.current_thread() is not threading.main_thread():
+        if (
+            not self.timeout
+            or threading.current_thread() is not threading.main_thread()
+        ):
             return
         self._previous = signal.signal(signal.SIGALRM, self._raise)
         signal.setitimer(signal.ITIMER_REAL, self.timeout)
@@ -138,14 +145,19 @@ class LockFile:
     which also used ``flock`` on the same files.
     """
 
-    def __init__(self, path: str | os.PathLike[str], timeout: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], timeout: float | None = None, **kwargs: Any
+    ) -> None:
         self.path = os.fspath(path)
         self.timeout = timeout
         self._fd: int | None = None
-        self._thread_lock = threading.Lock()
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o660)
+        if Path(self.path).is_dir():
+            # flock works on a directory opened read-only
+            fd = os.open(self.path, os.O_RDONLY)
+        else:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o660)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             try:
@@ -157,9 +169,8 @@ class LockFile:
                     raise
             if deadline is not None and time.monotonic() >= deadline:
                 os.close(fd)
-                raise TimerException(
-                    f"Timed out after {self.timeout} seconds waiting for lock {self.path}"
-                )
+                msg = f"Timed out after {self.timeout} s waiting for lock {self.path}"
+                raise TimerException(msg)
             time.sleep(0.05)
         self._fd = fd
 
@@ -178,15 +189,21 @@ class LockFile:
 
 
 class RollbackContext:
-    """Records undo steps and plays them (last first) if the block fails.
+    """Records undo steps and plays them if the block raises.
 
-    The first exception is re-raised after the rollback; errors of undo steps
-    are logged, not raised, so every step gets its chance. ``clear()`` drops
-    the steps once the guarded work succeeded.
+    Steps run in list order: :meth:`prependDefer` puts a step first (so
+    prepending each undo right after its step undoes the newest step
+    first), :meth:`defer` puts it last. The block's exception is re-raised
+    after the rollback; errors of undo steps are logged, not raised, so every
+    step gets its chance. ``clear()`` drops the steps once the guarded work
+    succeeded. Unlike the original (which also ran the steps on success),
+    nothing runs when the block succeeds.
     """
 
     def __init__(self, *args: Any) -> None:
-        self._finally: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._finally: list[
+            tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+        ] = []
         self._on_success_too = False
 
     def __enter__(self) -> RollbackContext:
@@ -204,12 +221,14 @@ class RollbackContext:
             try:
                 func(*args, **kwargs)
             except Exception:
-                LOGGER.exception("rollback step %s failed", getattr(func, "__name__", func))
+                LOGGER.exception(
+                    "rollback step %s failed", getattr(func, "__name__", func)
+                )
 
     def defer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._finally.append((func, args, kwargs))
 
-    def prependDefer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N802
+    def prependDefer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._finally.insert(0, (func, args, kwargs))
 
     def clear(self) -> None:
@@ -229,44 +248,52 @@ def deepcopy(original_obj: Any) -> Any:
     return original_obj
 
 
-def filter_spec(spec: Any, paths: list[str], wildcard: str = "*", separator: str = "/") -> None:
+def filter_spec(
+    spec: Any, paths: list[str], wildcard: str = "*", separator: str = "/"
+) -> None:
     """Remove, in place, every key named by a ``/``-separated path.
 
     ``domains/*/disks/*/metadata`` removes the metadata of every disk of every
-    domain. A path that is missing is ignored.
+    domain; a final ``*`` empties the container. List items are addressed by
+    index. Parts of a path that do not exist are skipped.
+
+    :raises LagoUserException: a path with an empty part, or a non-number
+        used as a list index
     """
-
-    def remove_key(path: list[str], node: Any) -> None:
-        if not path:
-            return
-        head, rest = path[0], path[1:]
-        if head == "":
-            raise LagoUserException(f"Malformed path '{separator.join(path)}'")
-        if head == wildcard:
-            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
-            for child in list(children):
-                remove_key(rest, child)
-            return
-        if isinstance(node, dict):
-            if head not in node:
-                return
-            if rest:
-                remove_key(rest, node[head])
-            else:
-                del node[head]
-        elif isinstance(node, list):
-            try:
-                index = int(head)
-            except ValueError as err:
-                raise LagoUserException(f"Malformed path '{head}': list index expected") from err
-            if index < len(node):
-                if rest:
-                    remove_key(rest, node[index])
-                else:
-                    del node[index]
-
     for path in paths:
-        remove_key(path.split(separator), spec)
+        parts = path.split(separator)
+        if "" in parts:
+            raise LagoUserException(f'Malformed path "{path}": empty key')
+        _remove_key(parts, spec, path, wildcard)
+
+
+def _remove_key(parts: list[str], node: Any, path: str, wildcard: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if head == wildcard:
+        if not rest:
+            if isinstance(node, (dict, list)):
+                node.clear()
+            return
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, (dict, list)):
+            for child in list(children):
+                _remove_key(rest, child, path, wildcard)
+        return
+    key: Any = head
+    if isinstance(node, list):
+        try:
+            key = int(head)
+        except ValueError:
+            msg = f'Malformed path "{path}": "{head}" is not a list index'
+            raise LagoUserException(msg) from None
+        if not -len(node) <= key < len(node):
+            return
+    elif not isinstance(node, dict) or head not in node:
+        return
+    if rest:
+        _remove_key(rest, node[key], path, wildcard)
+    else:
+        del node[key]
 
 
 def get_hash(file_path: str | os.PathLike[str], checksum: str = "sha1") -> str:
@@ -279,10 +306,11 @@ def get_hash(file_path: str | os.PathLike[str], checksum: str = "sha1") -> str:
 
 
 def _version_key(version: str) -> list[tuple[int, int | str]]:
-    key: list[tuple[int, int | str]] = []
-    for part in version.replace("-", ".").split("."):
-        key.append((1, int(part)) if part.isdigit() else (0, part))
-    return key
+    # numbers compare as numbers, and a letter part sorts before any number
+    return [
+        (1, int(part)) if part.isdigit() else (0, part)
+        for part in re.findall(r"\d+|[a-z]+", version.lower())
+    ]
 
 
 def ver_cmp(ver1: str, ver2: str) -> int:
@@ -317,7 +345,9 @@ def json_dump(obj: Any, f: IO[str]) -> None:
     json.dump(obj, f, indent=4)
 
 
-def get_qemu_info(path: str, backing_chain: bool = False, fail_on_error: bool = True) -> Any:
+def get_qemu_info(
+    path: str, backing_chain: bool = False, fail_on_error: bool = True
+) -> Any:
     """``qemu-img info`` as a dict, or a list of dicts for the whole chain."""
     cmd = ["qemu-img", "info", "--output=json", "-U"]
     if backing_chain:
@@ -326,7 +356,9 @@ def get_qemu_info(path: str, backing_chain: bool = False, fail_on_error: bool = 
     result = run_command(cmd)
     if result.code:
         if fail_on_error:
-            raise LagoException(f"qemu-img info failed for {path}: {result.err.strip()}")
+            raise LagoException(
+                f"qemu-img info failed for {path}: {result.err.strip()}"
+            )
         return [] if backing_chain else {}
     return json.loads(result.out)
 
@@ -355,7 +387,9 @@ def qemu_rebase(
             resolved = Path(backing_file)
             if not resolved.is_absolute():
                 resolved = Path(target).parent / resolved
-            backing_format = _image_format(str(resolved)) if resolved.exists() else "qcow2"
+            backing_format = (
+                _image_format(str(resolved)) if resolved.exists() else "qcow2"
+            )
         cmd += ["-F", backing_format]
     if not safe:
         cmd.insert(2, "-u")
@@ -370,20 +404,34 @@ def cp(input_file: str, output_file: str, fail_on_error: bool = True) -> Command
     """Copy keeping sparseness (``cp --sparse=always``)."""
     result = run_command(["cp", "--sparse=always", input_file, output_file])
     if result.code and fail_on_error:
-        raise LagoException(f"Failed to copy {input_file} to {output_file}: {result.err.strip()}")
+        raise LagoException(
+            f"Failed to copy {input_file} to {output_file}: {result.err.strip()}"
+        )
     return result
 
 
-def sparse(input_file: str, input_format: str, fail_on_error: bool = True) -> CommandStatus:
+def sparse(
+    input_file: str, input_format: str, fail_on_error: bool = True
+) -> CommandStatus:
     result = run_command(
-        ["virt-sparsify", "-q", "-v", "--format", input_format, "--in-place", input_file]
+        [
+            "virt-sparsify",
+            "-q",
+            "-v",
+            "--format",
+            input_format,
+            "--in-place",
+            input_file,
+        ]
     )
     if result.code and fail_on_error:
         raise LagoException(f"Failed to sparsify {input_file}: {result.err.strip()}")
     return result
 
 
-def compress(input_file: str, block_size: int, fail_on_error: bool = True) -> CommandStatus:
+def compress(
+    input_file: str, block_size: int, fail_on_error: bool = True
+) -> CommandStatus:
     cmd = [
         "xz", "--compress", "--keep", "--threads=0", "--best", "--force", "--verbose",
         f"--block-size={block_size}", input_file,
@@ -400,8 +448,13 @@ def add_timestamp_suffix(base_string: str) -> str:
 
 def rotate_dir(base_dir: str) -> None:
     """Move an existing directory aside under a timestamped name."""
-    if os.path.exists(base_dir):
+    if Path(base_dir).exists():
         shutil.move(base_dir, add_timestamp_suffix(base_dir))
+
+
+def service_is_enabled(name: str) -> bool:
+    """Whether systemd starts the service ``name`` at boot."""
+    return run_command(["systemctl", "is-enabled", name]).code == 0
 
 
 def with_logging(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -425,7 +478,9 @@ def directory_cleanup_on_error(path: str | os.PathLike[str]):
         raise
 
 
-def atomic_write(path: str | os.PathLike[str], text: str, mode: int | None = None) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], text: str, mode: int | None = None
+) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

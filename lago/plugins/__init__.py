@@ -9,6 +9,7 @@ one line naming it and its distribution; the others still load.
 from __future__ import annotations
 
 import abc
+import importlib.metadata
 import logging
 from typing import Any
 
@@ -32,10 +33,38 @@ class Plugin(abc.ABC):  # noqa: B024 - a marker base; subclasses declare the con
     """Base class of every plugin kind."""
 
 
-def _describe(entrypoint: Any) -> str:
+def _distribution_of(entrypoint: Any) -> str:
+    """``name version`` of the package declaring ``entrypoint``.
+
+    stevedore rebuilds entry points from its cache without their
+    distribution, so look it up among the installed ones.
+    """
     dist = getattr(entrypoint, "dist", None)
-    origin = f"{dist.name} {dist.version}" if dist is not None else "unknown distribution"
-    return f"{entrypoint.name} ({origin}, {entrypoint.value})"
+    if dist is None:
+        dist = next(
+            (
+                candidate
+                for candidate in importlib.metadata.distributions()
+                if any(
+                    (ep.name, ep.value, ep.group)
+                    == (entrypoint.name, entrypoint.value, entrypoint.group)
+                    for ep in candidate.entry_points
+                )
+            ),
+            None,
+        )
+    if dist is None:
+        return "unknown distribution"
+    return f"{dist.metadata['Name']} {dist.version}"
+
+
+def _describe(entrypoint: Any) -> str:
+    return f"{entrypoint.name} ({_distribution_of(entrypoint)}, {entrypoint.value})"
+
+
+def _first_line(exception: BaseException) -> str:
+    lines = str(exception).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _on_load_failure(manager: Any, entrypoint: Any, exception: BaseException) -> None:
@@ -44,8 +73,31 @@ def _on_load_failure(manager: Any, entrypoint: Any, exception: BaseException) ->
         _describe(entrypoint),
         manager.namespace,
         type(exception).__name__,
-        exception,
+        _first_line(exception),
     )
+
+
+def _expected_base(namespace: str) -> type | None:
+    """The class every plugin of ``namespace`` must be (or make) an instance of."""
+    if namespace == PLUGIN_NAMESPACES["cli"]:
+        from lago.plugins.cli import CLIPlugin
+
+        return CLIPlugin
+    if namespace == PLUGIN_NAMESPACES["out"]:
+        from lago.plugins.output import OutFormatPlugin
+
+        return OutFormatPlugin
+    return None
+
+
+def _check_kind(namespace: str, plugin: Any) -> None:
+    expected = _expected_base(namespace)
+    if expected is None:
+        return
+    kind = plugin if isinstance(plugin, type) else type(plugin)
+    if not issubclass(kind, expected):
+        msg = f"{kind.__module__}.{kind.__qualname__} is not a {expected.__name__}"
+        raise PluginError(msg)
 
 
 def load_plugins(namespace: str, instantiate: bool = True) -> dict[str, Any]:
@@ -66,11 +118,12 @@ def load_plugins(namespace: str, instantiate: bool = True) -> dict[str, Any]:
     plugins: dict[str, Any] = {}
     for ext in manager:
         plugin = ext.plugin
-        if instantiate and isinstance(plugin, type):
-            try:
+        try:
+            _check_kind(namespace, plugin)
+            if instantiate and isinstance(plugin, type):
                 plugin = plugin()
-            except Exception as err:  # noqa: BLE001 - one bad plugin must not stop the rest
-                _on_load_failure(manager, ext.entry_point, err)
-                continue
+        except Exception as err:
+            _on_load_failure(manager, ext.entry_point, err)
+            continue
         plugins[ext.name] = plugin
     return plugins

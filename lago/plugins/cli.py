@@ -44,7 +44,9 @@ class CLIPluginFuncWrapper(CLIPlugin):
     """A :class:`CLIPlugin` made from a decorated function."""
 
     def __init__(
-        self, do_run: Callable[..., Any] | None = None, init_args: dict[str, Any] | None = None
+        self,
+        do_run: Callable[..., Any] | None = None,
+        init_args: dict[str, Any] | None = None,
     ) -> None:
         self._do_run = do_run
         self._init_args = dict(init_args or {})
@@ -71,7 +73,7 @@ class CLIPluginFuncWrapper(CLIPlugin):
     def add_argument(self, *argument_args: Any, **argument_kwargs: Any) -> None:
         self._parser_args.append((argument_args, argument_kwargs))
 
-    def set_help(self, help: str | None = None) -> None:  # noqa: A002 - seeds' name
+    def set_help(self, help: str | None = None) -> None:
         self._init_args["help"] = help
 
     def set_init_args(self, init_args: dict[str, Any]) -> None:
@@ -108,7 +110,9 @@ def cli_plugin(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     return decorate(func)
 
 
-def cli_plugin_add_argument(*args: Any, **kwargs: Any) -> Callable[[Any], CLIPluginFuncWrapper]:
+def cli_plugin_add_argument(
+    *args: Any, **kwargs: Any
+) -> Callable[[Any], CLIPluginFuncWrapper]:
     """Add an ``argparse`` argument to the verb of the decorated function."""
 
     def decorate(func: Any) -> CLIPluginFuncWrapper:
@@ -119,7 +123,7 @@ def cli_plugin_add_argument(*args: Any, **kwargs: Any) -> Callable[[Any], CLIPlu
     return decorate
 
 
-def cli_plugin_add_help(help: str) -> Callable[[Any], CLIPluginFuncWrapper]:  # noqa: A002
+def cli_plugin_add_help(help: str) -> Callable[[Any], CLIPluginFuncWrapper]:
     """Set the help text of the verb of the decorated function."""
 
     def decorate(func: Any) -> CLIPluginFuncWrapper:

@@ -70,7 +70,9 @@ class FlatOutFormatPlugin(OutFormatPlugin):
         self._walk(info_dict, [], delimiter, lines)
         return "\n".join(lines)
 
-    def _walk(self, node: Any, path: list[str], delimiter: str, lines: list[str]) -> None:
+    def _walk(
+        self, node: Any, path: list[str], delimiter: str, lines: list[str]
+    ) -> None:
         if isinstance(node, Mapping):
             for key in sorted(node, key=str):
                 self._walk(node[key], [*path, str(key)], delimiter, lines)
