@@ -39,10 +39,14 @@ pid_in_ns() {
     [[ -n "$ino" && "$(pid_net_inode "$1")" == "$ino" ]]
 }
 
+# a pid file outlives its daemon (sessions end, pids are reused): trust a
+# pid only if that process really is the named daemon
+pid_is() { [[ -n "$2" && "$(cat "/proc/$2/comm" 2>/dev/null)" == "$1" ]]; }
+
 running_libvirtd() {
     local pid
     pid="$(read_pid "$PIDFILE")"
-    if pid_alive "$pid"; then
+    if pid_alive "$pid" && pid_is libvirtd "$pid"; then
         echo "$pid"
         return
     fi
@@ -66,7 +70,7 @@ start_daemon() {
     local name="$1" pidfile="$2"
     local pid
     pid="$(read_pid "$pidfile")"
-    if pid_alive "$pid" && pid_in_ns "$pid"; then
+    if pid_alive "$pid" && pid_is "$name" "$pid" && pid_in_ns "$pid"; then
         return
     fi
     rm -f "$pidfile"
@@ -105,9 +109,11 @@ cmd_start() {
 cmd_stop() {
     use_host && return
     local pid
+    local name
     for pidfile in "$PIDFILE" "$VIRTLOGD_PIDFILE"; do
+        name="$(basename "$pidfile" .pid)"
         pid="$(read_pid "$pidfile")"
-        if pid_alive "$pid" && pid_in_ns "$pid"; then
+        if pid_alive "$pid" && pid_is "$name" "$pid" && pid_in_ns "$pid"; then
             log "stopping pid $pid"
             kill "$pid"
             for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
