@@ -1,0 +1,148 @@
+"""Opening an SSH connection to a VM, with retries (private to lago.ssh)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko
+
+from lago.config import config
+from lago.errors import ConfigError, LagoUserException
+
+LOGGER = logging.getLogger(__name__)
+
+ATTEMPT_SPACING = 1.0  # seconds between the starts of two connection attempts
+_CONFIG_DEFAULTS = {"ssh_tries": 100, "ssh_timeout": 10}
+# socket errors (refused, reset, no route, timeout) are OSError
+_RETRIED = (OSError, EOFError, paramiko.SSHException)
+
+PathLike = str | os.PathLike[str]
+
+
+class LagoSSHError(LagoUserException):
+    """A VM could not be reached or used over SSH."""
+
+    __module__ = "lago.ssh"
+
+
+class LagoSSHTimeoutError(LagoSSHError):
+    """Every connection attempt to a VM failed."""
+
+    __module__ = "lago.ssh"
+
+
+class LagoSSHSessionError(LagoSSHError):
+    """The connection to a VM broke while it was in use."""
+
+    __module__ = "lago.ssh"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom to connect."""
+
+    ip_addr: str
+    host_name: str | None = None
+    port: int = 22
+    username: str = "root"
+    password: str | None = "123456"
+    ssh_key: PathLike | None = None
+
+    @property
+    def host(self) -> str:
+        return self.host_name or self.ip_addr
+
+
+def config_number(key: str, kind: type[int] | type[float]) -> Any:
+    """``[lago] key`` as a number; a non-number is a ConfigError."""
+    value = config.get(key)
+    if value is None:
+        value = _CONFIG_DEFAULTS[key]
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as err:
+        msg = f"Invalid value for {key} in [lago]: {value!r} (expected a number)"
+        raise ConfigError(msg) from err
+
+
+def ssh_timeout() -> float:
+    return config_number("ssh_timeout", float)
+
+
+def resolve_tries(explicit: int | None) -> int:
+    """``explicit``, else config ``ssh_tries``; at least one attempt."""
+    tries = config_number("ssh_tries", int) if explicit is None else int(explicit)
+    return max(1, tries)
+
+
+def _load_key(path: PathLike | None) -> paramiko.PKey | None:
+    if path is None:
+        return None
+    try:
+        return paramiko.PKey.from_path(os.fspath(path))
+    except (OSError, ValueError, paramiko.SSHException) as err:
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise LagoSSHError(f"Cannot use SSH key {path}: {reason}") from err
+
+
+def _attempt(
+    target: Target, pkey: paramiko.PKey | None, tcp_timeout: float, timeout: float
+) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(
+            target.ip_addr,
+            port=target.port,
+            username=target.username,
+            password=target.password,
+            pkey=pkey,
+            timeout=tcp_timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+            # never offer the user's own keys or agent to throw-away VMs
+            allow_agent=False,
+            look_for_keys=False,
+        )
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def connect(target: Target, tries: int, tcp_timeout: float) -> paramiko.SSHClient:
+    """A connected client, or :class:`LagoSSHTimeoutError` after ``tries``.
+
+    Attempts start at least :data:`ATTEMPT_SPACING` apart, and a failed last
+    attempt also takes that long, as in the original.
+    """
+    timeout = ssh_timeout()
+    pkey = _load_key(target.ssh_key)
+    LOGGER.debug(
+        "ssh to %s (%s:%d) as %s, key %s, %s",
+        target.host,
+        target.ip_addr,
+        target.port,
+        target.username,
+        target.ssh_key,
+        "with a password" if target.password else "no password",
+    )
+    start = time.monotonic()
+    for attempt in range(1, tries + 1):
+        began = time.monotonic()
+        try:
+            return _attempt(target, pkey, min(tcp_timeout, timeout), timeout)
+        except _RETRIED as err:
+            LOGGER.debug(
+                "ssh attempt %d/%d to %s failed: %s", attempt, tries, target.host, err
+            )
+        time.sleep(max(0.0, began + ATTEMPT_SPACING - time.monotonic()))
+    elapsed = round(time.monotonic() - start)
+    raise LagoSSHTimeoutError(
+        f"Timed out (in {elapsed} s) trying to ssh to {target.host}"
+    )
