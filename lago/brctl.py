@@ -22,7 +22,11 @@ def _ip(*args: str) -> None:
 
 def exists(name: str) -> bool:
     result = run_command(["ip", "-o", "link", "show", "type", "bridge"])
-    return any(line.split(":")[1].strip() == name for line in result.out.splitlines() if ":" in line)
+    return any(
+        line.split(":")[1].strip() == name
+        for line in result.out.splitlines()
+        if ":" in line
+    )
 
 
 def create(name: str, stp: bool = True) -> None:

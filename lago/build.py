@@ -25,7 +25,7 @@ LOGGER = logging.getLogger(__name__)
 Command = namedtuple("Command", ("name", "cmd"))
 
 
-class BuildException(LagoUserException):  # noqa: N818 - the original's name
+class BuildException(LagoUserException):
     pass
 
 
@@ -85,9 +85,13 @@ class Build:
     def virt_customize(self, options: list[str]) -> Command:
         options = list(options)
         for index, value in enumerate(options):
-            if value == "--ssh-inject" and (index + 1 == len(options) or options[index + 1].startswith("-")):
+            if value == "--ssh-inject" and (
+                index + 1 == len(options) or options[index + 1].startswith("-")
+            ):
                 options.insert(index + 1, f"root:file:{self.paths.ssh_id_rsa_pub()}")
-        return Command("virt-customize", ["virt-customize", "-a", self.disk_path, *options])
+        return Command(
+            "virt-customize", ["virt-customize", "-a", self.disk_path, *options]
+        )
 
     def build(self) -> None:
         for command in self.build_cmds:
@@ -107,7 +111,9 @@ def build_env(env: Any) -> None:
         for disk in vm.spec.get("disks", []):
             if disk.get("build"):
                 path = expand_path(disk["path"], prefix_path)
-                build = Build.get_instance_from_build_spec(vm.name(), path, disk["build"], env.prefix.paths)
+                build = Build.get_instance_from_build_spec(
+                    vm.name(), path, disk["build"], env.prefix.paths
+                )
                 build.force_tcg = _tcg(vm)
                 builds.append(build)
     if not builds:

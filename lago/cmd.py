@@ -31,7 +31,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _add_global_options(parser: argparse.ArgumentParser, out_formats: Sequence[str]) -> None:
+def _add_global_options(
+    parser: argparse.ArgumentParser, out_formats: Sequence[str]
+) -> None:
     add = parser.add_argument
     add("-l", "--loglevel", default="info", choices=["info", "debug", "error", "warning"],
         help="Log level to use for the terminal output")  # fmt: skip
@@ -48,22 +50,49 @@ def _add_global_options(parser: argparse.ArgumentParser, out_formats: Sequence[s
         help="Name of the prefix to use inside the workdir")  # fmt: skip
     add("--ssh-user", default="root", help="User to log into the VMs with")
     add("--ssh-password", default="123456", help="Password to log into the VMs with")
-    add("--ssh-tries", default=100, type=int, help="Attempts to make when connecting to a VM")
-    add("--ssh-timeout", default=10, type=int, help="Seconds to wait for each ssh attempt")
-    add("--libvirt_url", default="qemu:///system", help="URI of the libvirt daemon to use")
-    add("--libvirt-user", dest="libvirt_username", default=None, help="User for libvirt authentication")
+    add(
+        "--ssh-tries",
+        default=100,
+        type=int,
+        help="Attempts to make when connecting to a VM",
+    )
+    add(
+        "--ssh-timeout",
+        default=10,
+        type=int,
+        help="Seconds to wait for each ssh attempt",
+    )
+    add(
+        "--libvirt_url",
+        default="qemu:///system",
+        help="URI of the libvirt daemon to use",
+    )
+    add(
+        "--libvirt-user",
+        dest="libvirt_username",
+        default=None,
+        help="User for libvirt authentication",
+    )
     add("--libvirt-password", default=None, help="Password for libvirt authentication")
     add("--default_vm_type", default="default", help="VM plugin for VMs that name none")
     add("--default_vm_provider", default="local-libvirt",
         help="VM provider plugin for VMs that name none")  # fmt: skip
     add("--default_root_password", dest="root_password", default=None,
         help="Root password of the VMs, when their init file names none")  # fmt: skip
-    add("--lease_dir", default="/var/lib/lago/subnets", help="Directory of the subnet leases")
-    add("--reposync-dir", default="/var/lib/lago", help="Unused; kept for compatibility")
+    add(
+        "--lease_dir",
+        default="/var/lib/lago/subnets",
+        help="Directory of the subnet leases",
+    )
+    add(
+        "--reposync-dir", default="/var/lib/lago", help="Unused; kept for compatibility"
+    )
     add("--ignore-warnings", action="store_true", help="Do not show Python warnings")
 
 
-def create_parser(cli_plugins: dict[str, Any], out_plugins: dict[str, Any]) -> argparse.ArgumentParser:
+def create_parser(
+    cli_plugins: dict[str, Any], out_plugins: dict[str, Any]
+) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lago",
         description="Command line interface to Lago: multi-VM environments on libvirt",
@@ -92,7 +121,9 @@ def _add_verb(verbs: Any, name: str, plugin: Any) -> None:
     sub.set_defaults(func=plugin.do_run)
 
 
-def setup_logging(loglevel: str, logdepth: int, ignore_warnings: bool) -> log_utils.TaskHandler:
+def setup_logging(
+    loglevel: str, logdepth: int, ignore_warnings: bool
+) -> log_utils.TaskHandler:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     for handler in list(root.handlers):
@@ -143,7 +174,9 @@ def _report(err: BaseException, debug: bool) -> int:
 def _load_plugins() -> tuple[dict[str, Any], dict[str, Any]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return load_plugins(PLUGIN_ENTRY_POINTS["cli"]), load_plugins(PLUGIN_ENTRY_POINTS["out"])
+        return load_plugins(PLUGIN_ENTRY_POINTS["cli"]), load_plugins(
+            PLUGIN_ENTRY_POINTS["out"]
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(_red("Interrupted") + "\n")
         sys.exit(130)
-    except Exception as err:  # noqa: BLE001 - the one place errors are reported
+    except Exception as err:
         sys.exit(_report(err, args.loglevel == "debug"))
     return 0
 

@@ -54,7 +54,9 @@ def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         parent = _resolve_qcow2_parent(ctx, disk)
         _qemu_img_create(["-f", "qcow2", "-F", "qcow2", "-b", parent, path], path)
         return {**disk, "path": saved}
-    base, metadata = ctx.resolve_template(disk["template_name"], disk.get("template_version"))
+    base, metadata = ctx.resolve_template(
+        disk["template_name"], disk.get("template_version")
+    )
     _qemu_img_create(
         ["-f", "qcow2", "-o", "lazy_refcounts=on", "-F", "raw", "-b", base, path], path
     )
@@ -70,7 +72,11 @@ def _resolve_qcow2_parent(ctx: DiskContext, disk: dict[str, Any]) -> str:
     backing = get_qemu_info(image).get("backing-filename")
     if not backing:
         return image
-    resolved = backing if os.path.isabs(backing) else os.path.join(os.path.dirname(image), backing)
+    resolved = (
+        backing
+        if os.path.isabs(backing)
+        else os.path.join(os.path.dirname(image), backing)
+    )
     if os.path.exists(resolved):
         if os.path.realpath(resolved) == os.path.realpath(image):
             raise DiskError(f"Disk {image} and its backing file are the same file.")
@@ -92,7 +98,9 @@ def _empty_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     path, saved = _image_file(ctx, disk)
     size = str(disk["size"])
     if disk["format"] == "qcow2":
-        _qemu_img_create(["-f", "qcow2", "-o", "preallocation=metadata", path, size], path)
+        _qemu_img_create(
+            ["-f", "qcow2", "-o", "preallocation=metadata", path, size], path
+        )
     else:
         _qemu_img_create(["-f", disk["format"], path, size], path)
     return {**disk, "path": saved}
@@ -105,7 +113,9 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         _download(url, target)
         return {**disk, "path": os.path.abspath(target)}
     if not path:
-        raise DiskError("Partial drive spec, no url nor path provided for disk of type file")
+        raise DiskError(
+            "Partial drive spec, no url nor path provided for disk of type file"
+        )
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise DiskError(f"Disk file {path} of VM {ctx.vm_name} does not exist")
@@ -121,7 +131,10 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
 def _download(url: str, target: str) -> None:
     partial = target + ".tmp"
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+        with (
+            urllib.request.urlopen(url, timeout=60) as response,
+            open(partial, "wb") as out,
+        ):
             shutil.copyfileobj(response, out)
     except OSError as err:
         if os.path.exists(partial):

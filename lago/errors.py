@@ -8,7 +8,7 @@ it once, prints its message (and hint) on one line and exits with
 from __future__ import annotations
 
 
-class LagoException(Exception):  # noqa: N818 - public name from the seeds
+class LagoException(Exception):
     """Base of every error Lago reports to its user."""
 
     exit_code = 2
@@ -47,5 +47,5 @@ class InitFileError(LagoUserException):
     """The LagoInitFile is malformed or names something unknown."""
 
 
-class TimerException(Exception):  # noqa: N818 - public name from the seeds
+class TimerException(Exception):
     """A timeout was reached."""

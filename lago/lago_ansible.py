@@ -62,8 +62,12 @@ class LagoAnsible:
         return "\n".join(lines)
 
     @contextlib.contextmanager
-    def get_inventory_temp_file(self, keys: list[str] | None = None) -> Iterator[IO[str]]:
-        with tempfile.NamedTemporaryFile("w", prefix="lago-inventory-", suffix=".ini") as inventory:
+    def get_inventory_temp_file(
+        self, keys: list[str] | None = None
+    ) -> Iterator[IO[str]]:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="lago-inventory-", suffix=".ini"
+        ) as inventory:
             inventory.write(self.get_inventory_str(keys))
             inventory.flush()
             yield inventory

@@ -51,7 +51,9 @@ class NetworkPlan:
         self.subnets = []
 
 
-def check_networks(domains: dict[str, Spec], nets: dict[str, Spec], source: str = "LagoInitFile") -> None:
+def check_networks(
+    domains: dict[str, Spec], nets: dict[str, Spec], source: str = "LagoInitFile"
+) -> None:
     """The checks of :func:`plan_networks` that need no lease, for a dry run."""
 
     def fail(message: str) -> NoReturn:

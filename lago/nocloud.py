@@ -26,9 +26,16 @@ def supports_seed(disk_metadata: dict) -> bool:
 
 def _user_data(authorized_keys: list[str], root_password: str | None) -> str:
     lines = ["#cloud-config", "ssh_authorized_keys:"]
-    lines += [f"  - {json.dumps(key.strip())}" for key in authorized_keys if key.strip()]
+    lines += [
+        f"  - {json.dumps(key.strip())}" for key in authorized_keys if key.strip()
+    ]
     if root_password:
-        lines += ["chpasswd:", "  expire: false", "  list: |", f"    root:{root_password}"]
+        lines += [
+            "chpasswd:",
+            "  expire: false",
+            "  list: |",
+            f"    root:{root_password}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -48,16 +55,28 @@ def make_seed(
     with tempfile.TemporaryDirectory(prefix="lago-seed-") as tmp:
         workdir = Path(tmp)
         (workdir / "user-data").write_text(_user_data(authorized_keys, root_password))
-        (workdir / "meta-data").write_text(_meta_data(instance_id or hostname, hostname))
+        (workdir / "meta-data").write_text(
+            _meta_data(instance_id or hostname, hostname)
+        )
         partial = path.with_name(path.name + ".tmp")
         result = run_command(
             [
-                "genisoimage", "-quiet", "-output", str(partial), "-volid", "cidata",
-                "-joliet", "-rock", str(workdir / "user-data"), str(workdir / "meta-data"),
-            ]  # fmt: skip
+                "genisoimage",
+                "-quiet",
+                "-output",
+                str(partial),
+                "-volid",
+                "cidata",
+                "-joliet",
+                "-rock",
+                str(workdir / "user-data"),
+                str(workdir / "meta-data"),
+            ]
         )
         if result.code:
             partial.unlink(missing_ok=True)
-            raise SeedError(f"Failed to make the seed volume {path}: {result.err.strip()}")
+            raise SeedError(
+                f"Failed to make the seed volume {path}: {result.err.strip()}"
+            )
         partial.chmod(0o644)
         partial.replace(path)

@@ -54,8 +54,12 @@ class TemplateSource:
         return resolve_template(self._repo(), self.store_path, name, version)
 
 
-def _create_vm_disks(prefix: Any, vm_name: str, spec: dict[str, Any], templates: TemplateSource) -> None:
-    ctx = disks_mod.DiskContext(vm_name=vm_name, paths=prefix.paths, resolve_template=templates)
+def _create_vm_disks(
+    prefix: Any, vm_name: str, spec: dict[str, Any], templates: TemplateSource
+) -> None:
+    ctx = disks_mod.DiskContext(
+        vm_name=vm_name, paths=prefix.paths, resolve_template=templates
+    )
     with LogTask(f"Create disks for VM {vm_name}"):
         made = []
         for disk in spec.get("disks", []):
@@ -89,11 +93,16 @@ def populate(
     do_build: bool = True,
 ) -> VirtEnv:
     init_dir = str(init_file.path.resolve().parent)
-    domains = {name: expand_domain(name, spec, init_dir) for name, spec in init_file.domains.items()}
+    domains = {
+        name: expand_domain(name, spec, init_dir)
+        for name, spec in init_file.domains.items()
+    }
     nets = deepcopy(init_file.nets)
     store = SubnetStore(config.get("lease_dir"))
     with RollbackContext() as rollback:
-        plan = plan_networks(domains, nets, store, prefix.paths.uuid(), source=str(init_file.path))
+        plan = plan_networks(
+            domains, nets, store, prefix.paths.uuid(), source=str(init_file.path)
+        )
         rollback.prependDefer(store.release, list(plan.subnets))
         os.makedirs(prefix.paths.images(), exist_ok=True)
         names = list(domains)
@@ -109,6 +118,9 @@ def populate(
 
             build_env(env)
         env.save()
-        atomic_write(prefix.paths.metadata(), json.dumps({"lago_version": lago.__version__}, indent=4))
+        atomic_write(
+            prefix.paths.metadata(),
+            json.dumps({"lago_version": lago.__version__}, indent=4),
+        )
         rollback.clear()
     return env

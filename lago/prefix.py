@@ -15,7 +15,7 @@ import uuid as uuid_mod
 from typing import IO, Any
 
 from lago.config import config
-from lago.errors import LagoException, LagoUserException
+from lago.errors import LagoException
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.paths import Paths
@@ -88,7 +88,9 @@ class Prefix:
             try:
                 os.mkdir(self.prefix)
             except OSError as err:
-                raise PrefixError(f"Could not create prefix at {self.prefix}: {err.strerror}") from err
+                raise PrefixError(
+                    f"Could not create prefix at {self.prefix}: {err.strerror}"
+                ) from err
             with open(self.paths.uuid(), "w") as stream:
                 stream.write(uuid_mod.uuid1().hex)
             self._create_ssh_keys()
@@ -101,7 +103,9 @@ class Prefix:
                 ["ssh-keygen", "-q", "-t", "rsa", "-m", "PEM", "-N", "", "-C", f"lago@{os.path.basename(self.prefix)}", "-f", key]
             )  # fmt: skip
             if result.code:
-                raise PrefixError(f"Failed to create ssh keys at {key}: {result.err.strip()}")
+                raise PrefixError(
+                    f"Failed to create ssh keys at {key}: {result.err.strip()}"
+                )
             os.chmod(key, 0o600)
             os.chmod(self.paths.ssh_id_rsa_pub(), 0o600)
 
@@ -195,7 +199,7 @@ class Prefix:
             if self._has_virt():
                 try:
                     self.virt_env.stop()
-                except Exception as err:  # noqa: BLE001 - the daemon may be gone
+                except Exception as err:
                     LOGGER.warning("Could not stop the environment cleanly: %s", err)
             if os.path.exists(self.paths.prefix_lagofile()):
                 os.unlink(self.paths.prefix_lagofile())

@@ -59,7 +59,9 @@ class SDK:
         return LagoAnsible(self._prefix).get_inventory_str(keys=keys)
 
     @contextlib.contextmanager
-    def ansible_inventory_temp_file(self, keys: list[str] | None = None) -> Iterator[IO[str]]:
+    def ansible_inventory_temp_file(
+        self, keys: list[str] | None = None
+    ) -> Iterator[IO[str]]:
         from lago.lago_ansible import LagoAnsible
 
         with LagoAnsible(self._prefix).get_inventory_temp_file(keys=keys) as inventory:
@@ -85,7 +87,9 @@ def init(
     return SDK(work, work.get_prefix("current"))
 
 
-def load_env(workdir: str, logfile: str | None = None, loglevel: int = logging.INFO) -> SDK:
+def load_env(
+    workdir: str, logfile: str | None = None, loglevel: int = logging.INFO
+) -> SDK:
     """The :class:`SDK` of an existing workdir's current prefix."""
     setup_sdk_logging(logfile, loglevel)
     work = Workdir(os.path.abspath(workdir))

@@ -41,7 +41,8 @@ class SDKWrapper:
         return sorted(
             name
             for name in dir(wrapped)
-            if not name.startswith("_") and hasattr(getattr(wrapped, name, None), "__sdk__")
+            if not name.startswith("_")
+            and hasattr(getattr(wrapped, name, None), "__sdk__")
         )
 
 
@@ -57,5 +58,3 @@ def setup_sdk_logging(logfile: str | None = None, loglevel: int = logging.INFO) 
         handler.setLevel(loglevel)
         handler.setFormatter(get_default_log_formatter())
         root.addHandler(handler)
-
-

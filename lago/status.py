@@ -34,7 +34,9 @@ def prefix_status(prefix: Any) -> dict[str, Any]:
         "Prefix": {
             "Base directory": prefix.paths.prefix_path,
             "UUID": prefix.uuid,
-            "Networks": {name: _net_status(net) for name, net in env.get_nets().items()},
+            "Networks": {
+                name: _net_status(net) for name, net in env.get_nets().items()
+            },
             "VMs": {name: _vm_status(vm) for name, vm in env.get_vms().items()},
         }
     }

@@ -34,11 +34,13 @@ def _guestfs_version(default: dict[str, int] | None = None) -> dict[str, int]:
         finally:
             handle.close()
         return {"major": int(version["major"]), "minor": int(version["minor"])}
-    except Exception:  # noqa: BLE001 - no binding: assume an old libguestfs
+    except Exception:
         return default
 
 
-def _render_template(distro: str, loader: jinja2.BaseLoader | None, **kwargs: Any) -> str:
+def _render_template(
+    distro: str, loader: jinja2.BaseLoader | None, **kwargs: Any
+) -> str:
     env = jinja2.Environment(
         loader=loader or jinja2.PackageLoader("lago", "sysprep_templates"),
         keep_trailing_newline=True,
@@ -66,9 +68,14 @@ def sysprep(
     **kwargs: Any,
 ) -> None:
     """Run ``virt-sysprep`` on ``disk`` with the distro's command template."""
-    mappings = {iface: ipv4_to_mac(ip) for iface, ip in (kwargs.pop("mappings", None) or {}).items()}
+    mappings = {
+        iface: ipv4_to_mac(ip)
+        for iface, ip in (kwargs.pop("mappings", None) or {}).items()
+    }
     rendered = _render_template(distro, loader, mappings=mappings, **kwargs)
-    with tempfile.NamedTemporaryFile("w", prefix="lago-sysprep-", suffix=".txt") as commands:
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="lago-sysprep-", suffix=".txt"
+    ) as commands:
         commands.write(rendered)
         commands.flush()
         cmd = ["virt-sysprep", "-a", disk, "--commands-from-file", commands.name]

@@ -15,6 +15,8 @@ DEB_PACKAGES=(
     # the embedded template builder
     busybox-static dropbear-bin extlinux syslinux-common fdisk e2fsprogs
     cpio xz-utils debootstrap genisoimage
+    # packaging check (lago.spec)
+    rpm
     # the virtualenv (Debian's python, so that guestfs imports) and builds
     python3-venv python3-dev gcc make openssh-client
 )

@@ -126,10 +126,14 @@ class VMPlugin(Plugin):
         spec.setdefault("snapshots", {})
         spec.setdefault("metadata", {})
         spec.setdefault("vm-type", config.get("default_vm_type") or "default")
-        spec.setdefault("vm-provider", config.get("default_vm_provider") or "local-libvirt")
+        spec.setdefault(
+            "vm-provider", config.get("default_vm_provider") or "local-libvirt"
+        )
         spec.setdefault("ssh-user", config.get("ssh_user") or "root")
         if "root-password" not in spec:
-            spec["ssh-password"] = config.get("root_password") or config.get("ssh_password")
+            spec["ssh-password"] = config.get("root_password") or config.get(
+                "ssh_password"
+            )
         return spec
 
     # -- lifecycle, handed to the provider ------------------------------
@@ -215,7 +219,9 @@ class VMPlugin(Plugin):
         return [nic["ip"] for nic in self.nics() if nic.get("ip")]
 
     def ips_in_net(self, net_name: str) -> list[str]:
-        return [nic["ip"] for nic in self.nics() if nic["net"] == net_name and nic.get("ip")]
+        return [
+            nic["ip"] for nic in self.nics() if nic["net"] == net_name and nic.get("ip")
+        ]
 
     def distro(self) -> str | None:
         distro = self._spec.get("distro")
@@ -244,7 +250,9 @@ class VMPlugin(Plugin):
     def _require_ip(self) -> str:
         ip = self.ip()
         if not ip:
-            raise VMError(f"VM {self.name()} has no IP address on its management network")
+            raise VMError(
+                f"VM {self.name()} has no IP address on its management network"
+            )
         return ip
 
     def ssh(
@@ -272,9 +280,13 @@ class VMPlugin(Plugin):
             **self._ssh_auth(),
         )  # fmt: skip
 
-    def ssh_reachable(self, tries: int | None = None, propagate_fail: bool = False) -> bool:
+    def ssh_reachable(
+        self, tries: int | None = None, propagate_fail: bool = False
+    ) -> bool:
         try:
-            result = self.ssh(["true"], tries=tries, show_output=False, propagate_fail=propagate_fail)
+            result = self.ssh(
+                ["true"], tries=tries, show_output=False, propagate_fail=propagate_fail
+            )
         except LagoException:
             if propagate_fail:
                 raise
@@ -293,12 +305,32 @@ class VMPlugin(Plugin):
             **self._ssh_auth(),
         )  # fmt: skip
 
-    def copy_to(self, local_path: str, remote_path: str, recursive: bool = True) -> None:
-        ssh_mod.copy_to(self._require_ip(), local_path, remote_path, recursive=recursive, **self._ssh_auth())
+    def copy_to(
+        self, local_path: str, remote_path: str, recursive: bool = True
+    ) -> None:
+        ssh_mod.copy_to(
+            self._require_ip(),
+            local_path,
+            remote_path,
+            recursive=recursive,
+            **self._ssh_auth(),
+        )
 
-    def copy_from(self, remote_path: str, local_path: str, recursive: bool = True, propagate_fail: bool = True) -> None:
+    def copy_from(
+        self,
+        remote_path: str,
+        local_path: str,
+        recursive: bool = True,
+        propagate_fail: bool = True,
+    ) -> None:
         try:
-            ssh_mod.copy_from(self._require_ip(), remote_path, local_path, recursive=recursive, **self._ssh_auth())
+            ssh_mod.copy_from(
+                self._require_ip(),
+                remote_path,
+                local_path,
+                recursive=recursive,
+                **self._ssh_auth(),
+            )
         except LagoException:
             if propagate_fail:
                 raise

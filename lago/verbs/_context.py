@@ -39,7 +39,9 @@ def locate(
     path = workdir_class.resolve_workdir_path(workdir_path or os.curdir)
     workdir = workdir_class(path, prefix_class=prefix_class)
     workdir.load()
-    return VerbContext(prefix=workdir.get_prefix(prefix_name or "current"), workdir=workdir)
+    return VerbContext(
+        prefix=workdir.get_prefix(prefix_name or "current"), workdir=workdir
+    )
 
 
 def export_paths(ctx: VerbContext) -> None:
@@ -49,7 +51,9 @@ def export_paths(ctx: VerbContext) -> None:
 
 
 def in_prefix(
-    prefix_class: type[Prefix] = Prefix, workdir_class: type[Workdir] = Workdir, logs: bool = True
+    prefix_class: type[Prefix] = Prefix,
+    workdir_class: type[Workdir] = Workdir,
+    logs: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a verb so that it receives ``prefix`` and ``workdir`` keywords."""
 

@@ -17,7 +17,9 @@ from lago.verbs._context import in_prefix
     help="Paths of VM spec keys whose values become groups",
 )  # fmt: skip
 @in_prefix()
-def do_ansible_hosts(prefix: Prefix, keys: list[str] | None = None, **kwargs: Any) -> None:
+def do_ansible_hosts(
+    prefix: Prefix, keys: list[str] | None = None, **kwargs: Any
+) -> None:
     if isinstance(keys, str):  # a value from lago.conf: "['a', 'b']" or "a b"
         keys = [key.strip(" '\"") for key in keys.strip("[]").replace(",", " ").split()]
     sys.stdout.write(LagoAnsible(prefix).get_inventory_str(keys or None) + "\n")

@@ -24,7 +24,9 @@ def _find_vm(prefix: Prefix, host: str, exact: bool = False) -> Any:
         for name, vm in vms.items():
             if name.endswith(host):
                 return vm
-    raise LagoLookupError(f"Unable to find VM {host}", hint=f"Available VMs: {', '.join(vms)}")
+    raise LagoLookupError(
+        f"Unable to find VM {host}", hint=f"Available VMs: {', '.join(vms)}"
+    )
 
 
 def _running_vm(prefix: Prefix, host: str, exact: bool = False) -> Any:
@@ -35,11 +37,19 @@ def _running_vm(prefix: Prefix, host: str, exact: bool = False) -> Any:
     return vm
 
 
-@cli_plugin(help="Open a shell on a VM, or run a command there", add_help=False, prefix_chars="\0")
+@cli_plugin(
+    help="Open a shell on a VM, or run a command there",
+    add_help=False,
+    prefix_chars="\0",
+)
 @cli_plugin_add_argument("host", metavar="HOST", help="VM name (or the end of it)")
-@cli_plugin_add_argument("args", nargs="*", metavar="ARGS", help="Command to run (default: a login shell)")
+@cli_plugin_add_argument(
+    "args", nargs="*", metavar="ARGS", help="Command to run (default: a login shell)"
+)
 @in_prefix()
-def do_shell(prefix: Prefix, host: str, args: list[str] | None = None, **kwargs: Any) -> None:
+def do_shell(
+    prefix: Prefix, host: str, args: list[str] | None = None, **kwargs: Any
+) -> None:
     vm = _running_vm(prefix, host)
     vm.wait_for_ssh()
     args = list(args or [])
@@ -71,7 +81,9 @@ def do_console(prefix: Prefix, host: str, **kwargs: Any) -> None:
 @cli_plugin_add_argument("local_path", metavar="LOCAL_PATH", help="Path on the host")
 @cli_plugin_add_argument("remote_path", metavar="REMOTE_PATH", help="Path on the VM")
 @in_prefix()
-def do_copy_to_vm(prefix: Prefix, host: str, local_path: str, remote_path: str, **kwargs: Any) -> None:
+def do_copy_to_vm(
+    prefix: Prefix, host: str, local_path: str, remote_path: str, **kwargs: Any
+) -> None:
     vm = _running_vm(prefix, host, exact=True)
     vm.wait_for_ssh()
     vm.copy_to(local_path, remote_path)
@@ -82,7 +94,9 @@ def do_copy_to_vm(prefix: Prefix, host: str, local_path: str, remote_path: str, 
 @cli_plugin_add_argument("remote_path", metavar="REMOTE_PATH", help="Path on the VM")
 @cli_plugin_add_argument("local_path", metavar="LOCAL_PATH", help="Path on the host")
 @in_prefix()
-def do_copy_from_vm(prefix: Prefix, host: str, remote_path: str, local_path: str, **kwargs: Any) -> None:
+def do_copy_from_vm(
+    prefix: Prefix, host: str, remote_path: str, local_path: str, **kwargs: Any
+) -> None:
     vm = _running_vm(prefix, host, exact=True)
     vm.wait_for_ssh()
     vm.copy_from(remote_path, local_path)

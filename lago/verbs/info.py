@@ -25,7 +25,12 @@ def do_status(prefix: Prefix, out_format: OutFormatPlugin, **kwargs: Any) -> Non
 
 
 @cli_plugin(help="List the prefixes of a workdir")
-@cli_plugin_add_argument("workdir_path_arg", nargs="?", metavar="WORKDIR_PATH", help="Workdir to list (default: the one found from here)")
+@cli_plugin_add_argument(
+    "workdir_path_arg",
+    nargs="?",
+    metavar="WORKDIR_PATH",
+    help="Workdir to list (default: the one found from here)",
+)
 def do_list(out_format: OutFormatPlugin, workdir_path: str | None = None, workdir_path_arg: str | None = None, **kwargs: Any) -> None:  # fmt: skip
     path = Workdir.resolve_workdir_path(workdir_path_arg or workdir_path or os.curdir)
     workdir = Workdir(path)
@@ -34,9 +39,15 @@ def do_list(out_format: OutFormatPlugin, workdir_path: str | None = None, workdi
 
 
 @cli_plugin(help="Make another prefix of the workdir the current one")
-@cli_plugin_add_argument("prefix_name_arg", metavar="PREFIX_NAME", help="Name of the prefix")
+@cli_plugin_add_argument(
+    "prefix_name_arg", metavar="PREFIX_NAME", help="Name of the prefix"
+)
 def do_set_current(prefix_name_arg: str, workdir_path: str | None = None, prefix_path: str | None = None, **kwargs: Any) -> None:  # fmt: skip
-    ctx = locate(prefix_path=prefix_path, workdir_path=workdir_path, prefix_name=prefix_name_arg)
+    ctx = locate(
+        prefix_path=prefix_path, workdir_path=workdir_path, prefix_name=prefix_name_arg
+    )
     if ctx.workdir is None:
-        raise WorkdirError("set-current needs a workdir; it cannot be used with --prefix-path")
+        raise WorkdirError(
+            "set-current needs a workdir; it cannot be used with --prefix-path"
+        )
     ctx.workdir.set_current(prefix_name_arg)

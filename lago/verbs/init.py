@@ -35,7 +35,7 @@ def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None
     if os.path.isdir(prefix_dir):
         try:
             workdir.prefixes[prefix_name].destroy()
-        except Exception:  # noqa: BLE001 - best effort, then remove the files
+        except Exception:
             LOGGER.debug("destroying the half-made prefix failed", exc_info=True)
         shutil.rmtree(prefix_dir, ignore_errors=True)
     workdir.remove_prefix(prefix_name)
@@ -46,6 +46,7 @@ def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None
 def do_init(
     workdir: str | None = None,
     virt_config: str | None = None,
+    *,
     prefix_name: str = "current",
     template_repo_path: str | None = None,
     template_repo_name: str | None = None,
@@ -61,7 +62,9 @@ def do_init(
         raise InitFileError(f"Unable to find init file: {init_path}")
     init_file = load_init_file(init_path)
     # the cheap checks first, so that a bad file creates nothing at all
-    check_networks(deepcopy(init_file.domains), deepcopy(init_file.nets), source=init_path)
+    check_networks(
+        deepcopy(init_file.domains), deepcopy(init_file.nets), source=init_path
+    )
     os.environ["LAGO_INITFILE_PATH"] = os.path.dirname(init_path)
     name = "default" if prefix_name in (None, "current") else prefix_name
     templates = TemplateSource(
@@ -81,7 +84,9 @@ def do_init(
             os.environ["LAGO_PREFIX_PATH"] = prefix.paths.prefix_path
             os.environ["LAGO_WORKDIR_PATH"] = work.path
             setup_prefix_logging(prefix.paths.logs())
-            prefix.virt_conf(init_file, templates, None, not skip_bootstrap, not skip_build)
+            prefix.virt_conf(
+                init_file, templates, None, not skip_bootstrap, not skip_build
+            )
         except BaseException:
             _rollback(work, name, created_workdir)
             raise
@@ -91,17 +96,31 @@ def do_init(
 
 
 @cli_plugin(help="Initialize a directory for running VMs from a LagoInitFile")
-@cli_plugin_add_argument("workdir", nargs="?", help="Workdir to create (default ./.lago)")
-@cli_plugin_add_argument("virt_config", nargs="?", help="Init file (default ./LagoInitFile)")
+@cli_plugin_add_argument(
+    "workdir", nargs="?", help="Workdir to create (default ./.lago)"
+)
+@cli_plugin_add_argument(
+    "virt_config", nargs="?", help="Init file (default ./LagoInitFile)"
+)
 @cli_plugin_add_argument(
     "--template-repo-path", help="Repo file (path or URL) describing the templates"
 )
-@cli_plugin_add_argument("--template-repo-name", help="Name of the repo to look up in --template-repos")
+@cli_plugin_add_argument(
+    "--template-repo-name", help="Name of the repo to look up in --template-repos"
+)
 @cli_plugin_add_argument("--template-store", help="Location to store templates")
-@cli_plugin_add_argument("--template-repos", help="Location to look up template repos in")
-@cli_plugin_add_argument("--set-current", action="store_true", help="Make the new prefix current")
-@cli_plugin_add_argument("--skip-bootstrap", action="store_true", help="Do not bootstrap the VMs")
-@cli_plugin_add_argument("--skip-build", action="store_true", help="Do not run the build sections")
+@cli_plugin_add_argument(
+    "--template-repos", help="Location to look up template repos in"
+)
+@cli_plugin_add_argument(
+    "--set-current", action="store_true", help="Make the new prefix current"
+)
+@cli_plugin_add_argument(
+    "--skip-bootstrap", action="store_true", help="Do not bootstrap the VMs"
+)
+@cli_plugin_add_argument(
+    "--skip-build", action="store_true", help="Do not run the build sections"
+)
 def do_init_verb(**kwargs: Any) -> None:
     init_cfg = config.get_section("init") or {}
     for key in ("template_repo_path", "template_store", "template_repos"):

@@ -16,30 +16,48 @@ LOGGER = logging.getLogger(__name__)
 
 
 @cli_plugin(help="Start the VMs and networks of the environment")
-@cli_plugin_add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs to start (default: all)")
+@cli_plugin_add_argument(
+    "vm_names", nargs="*", metavar="VM_NAME", help="VMs to start (default: all)"
+)
 @cli_plugin_add_argument(
     "--wait-for-ssh", action="store_true",
     help="Return only once every started VM answers SSH",
 )  # fmt: skip
 @in_prefix()
-def do_start(prefix: Prefix, vm_names: list[str] | None = None, wait_for_ssh: bool = False, **kwargs: Any) -> None:
+def do_start(
+    prefix: Prefix,
+    vm_names: list[str] | None = None,
+    wait_for_ssh: bool = False,
+    **kwargs: Any,
+) -> None:
     prefix.start(vm_names=vm_names or None)
     if wait_for_ssh:
         prefix.wait_for_ssh(vm_names or None)
 
 
 @cli_plugin(help="Power off the VMs (no guest shutdown) and stop their networks")
-@cli_plugin_add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs to stop (default: all)")
+@cli_plugin_add_argument(
+    "vm_names", nargs="*", metavar="VM_NAME", help="VMs to stop (default: all)"
+)
 @in_prefix()
 def do_stop(prefix: Prefix, vm_names: list[str] | None = None, **kwargs: Any) -> None:
     prefix.stop(vm_names=vm_names or None)
 
 
 @cli_plugin(help="Shut the VMs down through the guest, then stop their networks")
-@cli_plugin_add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs to shut down (default: all)")
-@cli_plugin_add_argument("-r", "--reboot", action="store_true", help="Reboot the VMs instead")
+@cli_plugin_add_argument(
+    "vm_names", nargs="*", metavar="VM_NAME", help="VMs to shut down (default: all)"
+)
+@cli_plugin_add_argument(
+    "-r", "--reboot", action="store_true", help="Reboot the VMs instead"
+)
 @in_prefix()
-def do_shutdown(prefix: Prefix, vm_names: list[str] | None = None, reboot: bool = False, **kwargs: Any) -> None:
+def do_shutdown(
+    prefix: Prefix,
+    vm_names: list[str] | None = None,
+    reboot: bool = False,
+    **kwargs: Any,
+) -> None:
     prefix.shutdown(vm_names=vm_names or None, reboot=reboot)
 
 
@@ -60,13 +78,21 @@ def _confirm(path: str) -> bool:
 
 
 @cli_plugin(help="Stop the environment and delete its prefix (leases, disks, files)")
-@cli_plugin_add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation")
 @cli_plugin_add_argument(
-    "--all-prefixes", action="store_true", help="Destroy every prefix of the workdir, and the workdir"
+    "-y", "--yes", action="store_true", help="Do not ask for confirmation"
+)
+@cli_plugin_add_argument(
+    "--all-prefixes",
+    action="store_true",
+    help="Destroy every prefix of the workdir, and the workdir",
 )
 @in_prefix()
 def do_destroy(
-    prefix: Prefix, workdir: Workdir | None, yes: bool = False, all_prefixes: bool = False, **kwargs: Any
+    prefix: Prefix,
+    workdir: Workdir | None,
+    yes: bool = False,
+    all_prefixes: bool = False,
+    **kwargs: Any,
 ) -> None:
     if all_prefixes and workdir is not None:
         target = f"all the prefixes under {workdir.path}"
@@ -84,5 +110,7 @@ def do_destroy(
     if all_prefixes:
         workdir.destroy()
         return
-    name = next(name for name, candidate in workdir.prefixes.items() if candidate is prefix)
+    name = next(
+        name for name, candidate in workdir.prefixes.items() if candidate is prefix
+    )
     workdir.destroy([name])

@@ -33,7 +33,9 @@ def _in_sandbox() -> bool:
     if os.environ.get("LAGO_USE_HOST_LIBVIRT") == "1":
         return True
     try:
-        return os.stat(f"/run/netns/{NETNS}").st_ino == os.stat("/proc/self/ns/net").st_ino
+        return (
+            os.stat(f"/run/netns/{NETNS}").st_ino == os.stat("/proc/self/ns/net").st_ino
+        )
     except OSError:
         return False
 
@@ -46,18 +48,24 @@ def _libvirt_answers() -> bool:
         conn = libvirt.open(LIBVIRT_URL)
         conn.close()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
 SKIP_REASON = None
 if not _in_sandbox():
-    SKIP_REASON = f"not inside network namespace {NETNS} (run through scripts/sandbox.sh exec)"
+    SKIP_REASON = (
+        f"not inside network namespace {NETNS} (run through scripts/sandbox.sh exec)"
+    )
 elif not _libvirt_answers():
-    SKIP_REASON = f"no libvirt daemon answers at {LIBVIRT_URL} (run scripts/sandbox.sh start)"
+    SKIP_REASON = (
+        f"no libvirt daemon answers at {LIBVIRT_URL} (run scripts/sandbox.sh start)"
+    )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
@@ -69,7 +77,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def local_repo() -> Path:
     if not LOCAL_REPO.exists():
-        subprocess.run(["bash", str(REPO_ROOT / "scripts/build-templates.sh")], check=True)
+        subprocess.run(
+            ["bash", str(REPO_ROOT / "scripts/build-templates.sh")], check=True
+        )
     return LOCAL_REPO
 
 
@@ -86,7 +96,7 @@ class LagoRunner:
         proc = subprocess.run(
             [sys.executable, "-m", "lago.cmd", *args],
             cwd=self.cwd, env=self.env, text=True, capture_output=True,
-            input=input, timeout=timeout,
+            input=input, timeout=timeout, check=False,
         )  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -97,7 +107,9 @@ class LagoRunner:
 
 
 def _uuids_under(workdir: Path) -> list[str]:
-    return [uuid.read_text().strip() for uuid in workdir.glob("**/uuid") if uuid.is_file()]
+    return [
+        uuid.read_text().strip() for uuid in workdir.glob("**/uuid") if uuid.is_file()
+    ]
 
 
 def _purge_libvirt(uuids: list[str]) -> list[str]:
@@ -165,10 +177,12 @@ def lago(tmp_path: Path, local_repo: Path) -> Iterator[LagoRunner]:
         yield runner
     finally:
         uuids = _uuids_under(workspace)
-        for workdir in {link.parent for link in workspace.glob("**/current") if link.is_symlink()}:
+        for workdir in {
+            link.parent for link in workspace.glob("**/current") if link.is_symlink()
+        }:
             subprocess.run(
                 [sys.executable, "-m", "lago.cmd", "--workdir-path", str(workdir), "destroy", "-y", "--all-prefixes"],
-                cwd=workspace, env=env, capture_output=True, timeout=300,
+                cwd=workspace, env=env, capture_output=True, timeout=300, check=False,
             )  # fmt: skip
         leftovers = _purge_libvirt(uuids) if uuids else []
         for lease in _leases_of(lease_dir, uuids):

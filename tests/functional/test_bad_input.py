@@ -37,7 +37,9 @@ def _libvirt_objects(tag: str = "") -> set[str]:
 
     conn = libvirt.open(LIBVIRT_URL)
     try:
-        names = {d.name() for d in conn.listAllDomains()} | {n.name() for n in conn.listAllNetworks()}
+        names = {d.name() for d in conn.listAllDomains()} | {
+            n.name() for n in conn.listAllNetworks()
+        }
     finally:
         conn.close()
     return {name for name in names if name.startswith(tag)}
@@ -56,7 +58,9 @@ def snapshot(lago: LagoRunner, tmp_path: Path) -> Iterator[None]:
     assert not list(leases.glob("*.lease"))
 
 
-def _assert_one_line_error(proc: subprocess.CompletedProcess[str], message: str, code: int = 2) -> None:
+def _assert_one_line_error(
+    proc: subprocess.CompletedProcess[str], message: str, code: int = 2
+) -> None:
     lines = _lines(proc.stderr)
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -81,7 +85,9 @@ def _init_fails(lago: LagoRunner, text: str, message: str) -> None:
             id="malformed-yaml",
         ),
         pytest.param(
-            "domains:\n" + GOOD_DOMAIN.replace("memory", "memroy") + "nets:\n  lago: {management: true}\n",
+            "domains:\n"
+            + GOOD_DOMAIN.replace("memory", "memroy")
+            + "nets:\n  lago: {management: true}\n",
             "{file}: domains.vm01: unknown key 'memroy' (did you mean 'memory'?)",
             id="unknown-key",
         ),
@@ -91,12 +97,15 @@ def _init_fails(lago: LagoRunner, text: str, message: str) -> None:
             id="unknown-value",
         ),
         pytest.param(
-            "domains:\n" + GOOD_DOMAIN.replace("net: lago", "net: nope") + "nets:\n  lago: {}\n",
+            "domains:\n"
+            + GOOD_DOMAIN.replace("net: lago", "net: nope")
+            + "nets:\n  lago: {}\n",
             "{file}: domains.vm01.nics[0].net: unknown network 'nope', declared networks: lago",
             id="undeclared-network",
         ),
         pytest.param(
-            "domains:\n" + GOOD_DOMAIN.replace("[{net: lago}]", "[{net: a}, {net: b}]")
+            "domains:\n"
+            + GOOD_DOMAIN.replace("[{net: lago}]", "[{net: a}, {net: b}]")
             + "nets:\n  a: {management: true}\n  b: {management: true}\n",
             "{file}: Networks a,b are both marked as management; exactly one management network is supported",
             id="two-management-networks",
@@ -109,7 +118,9 @@ def test_bad_init_file(lago: LagoRunner, text: str, message: str) -> None:
 
 @pytest.mark.usefixtures("snapshot")
 def test_static_ip_outside_subnet(lago: LagoRunner) -> None:
-    text = "domains:\n" + GOOD_DOMAIN.replace("{net: lago}", "{net: lago, ip: 192.168.240.5}")
+    text = "domains:\n" + GOOD_DOMAIN.replace(
+        "{net: lago}", "{net: lago, ip: 192.168.240.5}"
+    )
     text += "nets:\n  lago: {management: true, gw: 192.168.241.1}\n"
     write_init_file(lago.cwd, text)
     proc = lago("init", check=False)
@@ -124,7 +135,10 @@ def test_static_ip_outside_subnet(lago: LagoRunner) -> None:
 def test_missing_template(lago: LagoRunner) -> None:
     store = Path("/var/lib/lago/store")
     before = sorted(p.name for p in store.iterdir()) if store.exists() else []
-    write_init_file(lago.cwd, "domains:\n" + GOOD_DOMAIN.replace("tiny", "nosuch") + "nets:\n  lago: {}\n")
+    write_init_file(
+        lago.cwd,
+        "domains:\n" + GOOD_DOMAIN.replace("tiny", "nosuch") + "nets:\n  lago: {}\n",
+    )
     proc = lago("init", check=False)
     assert proc.returncode == 2
     repo = lago.env["LAGO__INIT__TEMPLATE_REPO_PATH"]
@@ -155,21 +169,29 @@ def test_unknown_vm_names(lago: LagoRunner) -> None:
     write_init_file(lago.cwd, "domains:\n" + GOOD_DOMAIN + "nets:\n  lago: {}\n")
     lago("init")
     tag = (lago.cwd / ".lago/default/uuid").read_text()[:4]
-    _assert_one_line_error(lago("start", "vm01", "nosuch", check=False), "Unable to find VM nosuch", code=1)
+    _assert_one_line_error(
+        lago("start", "vm01", "nosuch", check=False), "Unable to find VM nosuch", code=1
+    )
     _assert_one_line_error(
         lago("stop", "nosuch", check=False), "The following vms do not exist: "
     )
     assert _lines(lago("stop", "nosuch", check=False).stderr)[1] == "nosuch"
-    _assert_one_line_error(lago("shell", "nosuch", "true", check=False), "Unable to find VM nosuch", code=1)
-    _assert_one_line_error(lago("console", "nosuch", check=False), "Unable to find VM nosuch", code=1)
     _assert_one_line_error(
-        lago("shell", "vm01", "true", check=False), 'Host vm01 is not "running", but "down"', code=1
+        lago("shell", "nosuch", "true", check=False), "Unable to find VM nosuch", code=1
+    )
+    _assert_one_line_error(
+        lago("console", "nosuch", check=False), "Unable to find VM nosuch", code=1
+    )
+    _assert_one_line_error(
+        lago("shell", "vm01", "true", check=False),
+        'Host vm01 is not "running", but "down"',
+        code=1,
     )
     assert _libvirt_objects(tag) == set()
 
 
 class _StallingHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(1 << 30))
         self.end_headers()

@@ -87,9 +87,8 @@ VMs/vm01/NICs/eth0/ip: 192.168.200.2
 VMs/vm01/NICs/eth0/network: mgmt
 VMs/vm01/distro: el7
 VMs/vm01/root password: 123456
-VMs/vm01/snapshots: 
-VMs/vm01/status: down
 """
+FLAT_OUTPUT += "VMs/vm01/snapshots: \nVMs/vm01/status: down\n"
 
 YAML_OUTPUT = """\
 Prefix:
@@ -123,7 +122,9 @@ def _write_original_prefix(workdir: Path) -> Path:
     (prefix / "uuid").write_text(UUID)
     (prefix / "initialized").write_text("")
     (prefix / "metadata").write_text(json.dumps({"lago_version": "0.42.0"}, indent=4))
-    (prefix / "virt/env").write_text(json.dumps({"nets": ["mgmt"], "vms": ["vm01"]}, indent=4))
+    (prefix / "virt/env").write_text(
+        json.dumps({"nets": ["mgmt"], "vms": ["vm01"]}, indent=4)
+    )
     (prefix / "virt/net-mgmt").write_text(json.dumps(NET_SPEC, indent=4))
     (prefix / "virt/vm-vm01").write_text(json.dumps(VM_SPEC, indent=4))
     (workdir / "current").symlink_to("default")
@@ -148,7 +149,13 @@ def test_status_json_of_original_prefix(lago: LagoRunner) -> None:
     assert status == {
         "Prefix": {
             "Base directory": str(prefix),
-            "Networks": {"mgmt": {"gateway": "192.168.200.1", "management": True, "status": "down"}},
+            "Networks": {
+                "mgmt": {
+                    "gateway": "192.168.200.1",
+                    "management": True,
+                    "status": "down",
+                }
+            },
             "UUID": UUID,
             "VMs": {
                 "vm01": {
@@ -162,4 +169,7 @@ def test_status_json_of_original_prefix(lago: LagoRunner) -> None:
             },
         }
     }
-    assert re.match(r"^\{\n    \"Prefix\": \{\n        \"Base directory\"", lago("-f", "json", "status").stdout)
+    assert re.match(
+        r"^\{\n    \"Prefix\": \{\n        \"Base directory\"",
+        lago("-f", "json", "status").stdout,
+    )

@@ -118,8 +118,10 @@ def test_two_vms_two_nets_full_cycle(lago: LagoRunner) -> None:
     # the guests hold the declared addresses, leased by libvirt's dnsmasq
     uuid = (prefix / "uuid").read_text()
     leases = _dhcp_leases(f"{uuid[:4]}-mgmt")
-    assert leases["54:52:c0:a8:%02x:4d" % mgmt] == f"192.168.{mgmt}.77"
-    assert sorted(leases.values()) == sorted([vm01_nics["eth0"]["ip"], f"192.168.{mgmt}.77"])
+    assert leases[f"54:52:c0:a8:{mgmt:02x}:4d"] == f"192.168.{mgmt}.77"
+    assert sorted(leases.values()) == sorted(
+        [vm01_nics["eth0"]["ip"], f"192.168.{mgmt}.77"]
+    )
     assert lago("shell", "vm02", "hostname").stdout.strip() == "vm02"
     addrs = lago("shell", "vm01", "ip", "-4", "-o", "addr").stdout
     assert f"192.168.{data}.10/" in addrs
@@ -164,14 +166,22 @@ def test_two_environments_get_different_subnets(lago: LagoRunner) -> None:
     for workdir in ("a", "b"):
         lago("--workdir-path", workdir, "start", "--wait-for-ssh", timeout=900)
     # each environment's VM sees its own gateway, not the other's subnet
-    out_a = lago("--workdir-path", "a", "shell", "vm01", "ip", "-4", "-o", "addr").stdout
-    out_b = lago("--workdir-path", "b", "shell", "vm01", "ip", "-4", "-o", "addr").stdout
+    out_a = lago(
+        "--workdir-path", "a", "shell", "vm01", "ip", "-4", "-o", "addr"
+    ).stdout
+    out_b = lago(
+        "--workdir-path", "b", "shell", "vm01", "ip", "-4", "-o", "addr"
+    ).stdout
     assert nets[0].rsplit(".", 1)[0] + "." in out_a
     assert nets[1].rsplit(".", 1)[0] + "." in out_b
     assert nets[1].rsplit(".", 1)[0] + "." not in out_a
     # libvirt keeps networks apart: a VM cannot reach another environment's VM
-    ip_b = json.loads((lago.cwd / "b/default/virt/vm-vm01").read_text())["nics"][0]["ip"]
-    ping = lago("--workdir-path", "a", "shell", "vm01", "ping", "-c1", "-W2", ip_b, check=False)
+    ip_b = json.loads((lago.cwd / "b/default/virt/vm-vm01").read_text())["nics"][0][
+        "ip"
+    ]
+    ping = lago(
+        "--workdir-path", "a", "shell", "vm01", "ping", "-c1", "-W2", ip_b, check=False
+    )
     assert ping.returncode != 0, ping.stdout
     status_a = json.loads(lago("--workdir-path", "a", "-f", "json", "status").stdout)
     assert list(status_a["Prefix"]["VMs"]) == ["vm01"]
@@ -201,7 +211,10 @@ def test_shutdown_and_reboot(lago: LagoRunner, reboot: bool) -> None:
         boot_id = lago("shell", "vm01", "cat", "/proc/sys/kernel/random/boot_id").stdout
         lago("shutdown", "--reboot")
         lago("shell", "vm01", "true", timeout=900)
-        assert lago("shell", "vm01", "cat", "/proc/sys/kernel/random/boot_id").stdout != boot_id
+        assert (
+            lago("shell", "vm01", "cat", "/proc/sys/kernel/random/boot_id").stdout
+            != boot_id
+        )
     else:
         lago("shutdown", timeout=400)
         status = _status(lago)

@@ -24,7 +24,9 @@ class LagoNetworkError(LagoException):
 class Network:
     """One network of the environment, as saved in ``virt/net-<name>``."""
 
-    def __init__(self, env: Any, spec: dict[str, Any], compat: str | None = None) -> None:
+    def __init__(
+        self, env: Any, spec: dict[str, Any], compat: str | None = None
+    ) -> None:
         self._env = env
         self._spec = spec
         self._compat = compat or "1.0.0"

@@ -47,7 +47,9 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
         )
 
     def host_facts(self) -> lvhost.HostFacts:
-        return lvhost.probe_host(self.libvirt_con, str(config.get("domain_type") or "auto"))
+        return lvhost.probe_host(
+            self.libvirt_con, str(config.get("domain_type") or "auto")
+        )
 
     def _libvirt_name(self) -> str:
         return self._env.prefixed_name(self.vm.name())
@@ -70,7 +72,9 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
         prefix_path = self._env.prefix.paths.prefix_path
         for disk in spec.get("disks", []):
             disk["path"] = expand_path(disk["path"], prefix_path)
-        net_names = {name: net.libvirt_name() for name, net in self._env.get_nets().items()}
+        net_names = {
+            name: net.libvirt_name() for name, net in self._env.get_nets().items()
+        }
         os.makedirs(os.path.dirname(self.serial_log_path()), exist_ok=True)
         return domain_xml(
             spec,
@@ -176,7 +180,11 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
     # -- init-time preparation ------------------------------------------
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         disks = self.vm.spec.get("disks") or []
-        if not disks or disks[0].get("type") == "empty" or disks[0].get("format") == "iso":
+        if (
+            not disks
+            or disks[0].get("type") == "empty"
+            or disks[0].get("format") == "iso"
+        ):
             return
         if nocloud.supports_seed(disks[0].get("metadata") or {}):
             self._bootstrap_seed()
@@ -218,13 +226,19 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             root_password=self.vm.root_password(),
             ssh_key=paths.ssh_id_rsa_pub(),
             iscsi_name=self.vm.iscsi_name(),
-            mappings={f"eth{i}": nic["ip"] for i, nic in enumerate(nics) if nic.get("ip")},
+            mappings={
+                f"eth{i}": nic["ip"] for i, nic in enumerate(nics) if nic.get("ip")
+            },
             force_tcg=self.host_facts().domain_type == "qemu",
         )
 
     # -- snapshots (arrive with their own issue) -------------------------
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise LagoSnapshotError("Snapshots are not supported by this version of Lago yet")
+        raise LagoSnapshotError(
+            "Snapshots are not supported by this version of Lago yet"
+        )
 
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise LagoSnapshotError("Snapshots are not supported by this version of Lago yet")
+        raise LagoSnapshotError(
+            "Snapshots are not supported by this version of Lago yet"
+        )
