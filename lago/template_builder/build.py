@@ -45,8 +45,15 @@ class Result:
 def _debian_template() -> Template:
     from . import debian
 
-    return Template(debian.NAME, debian.VERSION, debian.HANDLE, debian.cache_inputs,
-                    debian.build, debian.EXCLUDE_FROM_KEY, default=False)
+    return Template(
+        debian.NAME,
+        debian.VERSION,
+        debian.HANDLE,
+        debian.cache_inputs,
+        debian.build,
+        debian.EXCLUDE_FROM_KEY,
+        default=False,
+    )
 
 
 DEFAULT_TEMPLATES = (tiny.NAME,)
@@ -55,9 +62,14 @@ DEFAULT_TEMPLATES = (tiny.NAME,)
 def known_templates() -> dict[str, Callable[[], Template]]:
     """Template name -> factory."""
     return {
-        tiny.NAME: lambda: Template(tiny.NAME, tiny.VERSION, tiny.HANDLE,
-                                    tiny.cache_inputs, tiny.build,
-                                    tiny.EXCLUDE_FROM_KEY),
+        tiny.NAME: lambda: Template(
+            tiny.NAME,
+            tiny.VERSION,
+            tiny.HANDLE,
+            tiny.cache_inputs,
+            tiny.build,
+            tiny.EXCLUDE_FROM_KEY,
+        ),
         "debian12": _debian_template,
     }
 
@@ -72,8 +84,9 @@ def template_key(tpl: Template) -> str:
 def register(repo_dir: Path, tpl: Template, timestamp: int) -> None:
     """Make sure repo.metadata lists the template version with this timestamp."""
     meta = repo.load_metadata(repo_dir)
-    meta = repo.with_template(meta, repo_dir, tpl.name, tpl.version, tpl.handle,
-                              timestamp=timestamp)
+    meta = repo.with_template(
+        meta, repo_dir, tpl.name, tpl.version, tpl.handle, timestamp=timestamp
+    )
     repo.save_metadata(repo_dir, meta)
 
 
@@ -86,8 +99,9 @@ def build_one(repo_dir: Path, tpl: Template, force: bool = False) -> Result:
     if state is not None:
         register(repo_dir, tpl, state.timestamp)
         LOGGER.info("%s: up to date (%s)", tpl.name, image_path)
-        return Result(tpl.name, tpl.handle, False, state.timestamp,
-                      time.monotonic() - started)
+        return Result(
+            tpl.name, tpl.handle, False, state.timestamp, time.monotonic() - started
+        )
     LOGGER.info("%s: building %s", tpl.name, image_path)
     with workspace.build_dir(repo_dir, tpl.name) as workdir:
         built, metadata = tpl.build(workdir)
@@ -98,8 +112,13 @@ def build_one(repo_dir: Path, tpl: Template, force: bool = False) -> Result:
         cache.write_state(image_path, cache.BuildState(key, timestamp))
     register(repo_dir, tpl, timestamp)
     seconds = time.monotonic() - started
-    LOGGER.info("%s: built %s in %.1f s (%.1f MB)", tpl.name, image_path, seconds,
-                image_path.stat().st_size / 1e6)
+    LOGGER.info(
+        "%s: built %s in %.1f s (%.1f MB)",
+        tpl.name,
+        image_path,
+        seconds,
+        image_path.stat().st_size / 1e6,
+    )
     return Result(tpl.name, tpl.handle, True, timestamp, seconds)
 
 

@@ -66,9 +66,15 @@ def dpkg_versions(packages: Sequence[str]) -> dict[str, str]:
     if not packages:
         return {}
     proc = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Package}\t${Version}\t${db:Status-Status}\n",
-         *packages],
-        capture_output=True, text=True, check=False,
+        [
+            "dpkg-query",
+            "-W",
+            "-f=${Package}\t${Version}\t${db:Status-Status}\n",
+            *packages,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     versions = {}
     for line in proc.stdout.splitlines():
@@ -142,8 +148,11 @@ def fresh_state(image: Path, key: str) -> BuildState | None:
     state = read_state(image)
     if state is None or state.key != key:
         return None
-    for companion in (image, image.with_name(image.name + ".hash"),
-                      image.with_name(image.name + ".metadata")):
+    for companion in (
+        image,
+        image.with_name(image.name + ".hash"),
+        image.with_name(image.name + ".metadata"),
+    ):
         if not companion.is_file():
             LOGGER.debug("cache miss: %s is missing", companion)
             return None

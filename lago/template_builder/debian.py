@@ -41,14 +41,40 @@ ROOT_PASSWORD = "123456"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 CACHE_DIR = Path("/var/cache/lago/debootstrap")
 INCLUDE = [
-    "systemd-sysv", "udev", "dbus", "kmod", "iproute2", "iputils-ping", "procps",
-    "openssh-server", "openssh-sftp-server", "python3", "linux-image-cloud-amd64",
-    "initramfs-tools", "systemd-resolved", "qemu-guest-agent", "less",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "kmod",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "openssh-server",
+    "openssh-sftp-server",
+    "python3",
+    "linux-image-cloud-amd64",
+    "initramfs-tools",
+    "systemd-resolved",
+    "qemu-guest-agent",
+    "less",
 ]
-HOST_PACKAGES = ["debootstrap", "extlinux", "syslinux-common", "e2fsprogs",
-                 "qemu-utils", "debian-archive-keyring"]
-TOOLS = ["debootstrap", "chroot", "mkfs.ext4", "extlinux", "losetup", "mount",
-         "umount", "qemu-img"]
+HOST_PACKAGES = [
+    "debootstrap",
+    "extlinux",
+    "syslinux-common",
+    "e2fsprogs",
+    "qemu-utils",
+    "debian-archive-keyring",
+]
+TOOLS = [
+    "debootstrap",
+    "chroot",
+    "mkfs.ext4",
+    "extlinux",
+    "losetup",
+    "mount",
+    "umount",
+    "qemu-img",
+]
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 EXCLUDE_FROM_KEY = ("tiny.py", "files/tiny/*")
 CHROOT_ENV = {
@@ -61,8 +87,11 @@ CHROOT_ENV = {
 
 def cache_inputs() -> tuple[list[str], dict[str, str]]:
     """Packages and parameters that enter the cache key."""
-    params = {"suite": SUITE, "include": ",".join(INCLUDE),
-              "disk_bytes": str(DISK_BYTES)}
+    params = {
+        "suite": SUITE,
+        "include": ",".join(INCLUDE),
+        "disk_bytes": str(DISK_BYTES),
+    }
     return list(HOST_PACKAGES), params
 
 
@@ -105,9 +134,11 @@ def host_mirror() -> str:
     if override:
         return override.rstrip("/")
     texts = []
-    for path in [Path("/etc/apt/sources.list"),
-                 *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
-                 *sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))]:
+    for path in [
+        Path("/etc/apt/sources.list"),
+        *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
+        *sorted(Path("/etc/apt/sources.list.d").glob("*.sources")),
+    ]:
         with contextlib.suppress(OSError):
             texts.append(path.read_text())
     return mirror_from_sources(texts) or DEFAULT_MIRROR
@@ -134,8 +165,11 @@ def preflight() -> None:
 
 def chroot(root: Path, *args: str, input_text: str | None = None) -> str:
     """Run a command inside the chroot."""
-    return run(["chroot", root, *args], env=CHROOT_ENV,
-               input_bytes=input_text.encode() if input_text is not None else None)
+    return run(
+        ["chroot", root, *args],
+        env=CHROOT_ENV,
+        input_bytes=input_text.encode() if input_text is not None else None,
+    )
 
 
 @contextlib.contextmanager
@@ -167,9 +201,20 @@ def chroot_mounts(root: Path) -> Iterator[None]:
 def debootstrap(root: Path, mirror: str) -> None:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     LOGGER.info("debian12: debootstrap %s from %s (minutes)", SUITE, mirror)
-    run(["debootstrap", "--variant=minbase", "--merged-usr", f"--keyring={KEYRING}",
-         f"--include={','.join(INCLUDE)}", f"--cache-dir={CACHE_DIR}",
-         SUITE, root, mirror], timeout=3600)
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--merged-usr",
+            f"--keyring={KEYRING}",
+            f"--include={','.join(INCLUDE)}",
+            f"--cache-dir={CACHE_DIR}",
+            SUITE,
+            root,
+            mirror,
+        ],
+        timeout=3600,
+    )
 
 
 def kernel_release(root: Path) -> str:
@@ -186,12 +231,19 @@ def configure(root: Path, mirror: str, fs_uuid: str) -> str:
     """Configure the installed system; return its kernel release."""
     hostname = DEFAULT_HOSTNAME
     place(root, "/etc/hostname", f"{hostname}\n")
-    place(root, "/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n"
-                              "::1\tlocalhost ip6-localhost ip6-loopback\n")
+    place(
+        root,
+        "/etc/hosts",
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n",
+    )
     place(root, "/etc/fstab", f"UUID={fs_uuid}\t/\text4\terrors=remount-ro\t0\t1\n")
-    place(root, "/etc/apt/sources.list",
-          f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
-          f"deb http://deb.debian.org/debian-security {SUITE}-security main\n")
+    place(
+        root,
+        "/etc/apt/sources.list",
+        f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
+        f"deb http://deb.debian.org/debian-security {SUITE}-security main\n",
+    )
     shipped = {
         "/etc/ssh/sshd_config.d/50-lago.conf": ("50-lago-sshd.conf", 0o644),
         "/etc/systemd/network/50-lago-dhcp.network": ("50-lago-dhcp.network", 0o644),
@@ -201,15 +253,29 @@ def configure(root: Path, mirror: str, fs_uuid: str) -> str:
     }
     for dest, (src, mode) in shipped.items():
         place_guest_file(root, dest, "debian", src, mode=mode)
-    place_guest_file(root, "/usr/lib/lago/lago-apply-seed", "common", "lago-apply-seed",
-                     mode=0o755)
+    place_guest_file(
+        root, "/usr/lib/lago/lago-apply-seed", "common", "lago-apply-seed", mode=0o755
+    )
     place_guest_file(root, "/usr/lib/lago/lago-seed.awk", "common", "lago-seed.awk")
     with chroot_mounts(root):
         chroot(root, "chpasswd", input_text=f"root:{ROOT_PASSWORD}\n")
-        chroot(root, "systemctl", "enable", "systemd-networkd", "systemd-resolved",
-               "lago-seed.service", "lago-ready.service", "ssh.service")
-        chroot(root, "systemctl", "mask", "systemd-networkd-wait-online.service",
-               "systemd-firstboot.service")
+        chroot(
+            root,
+            "systemctl",
+            "enable",
+            "systemd-networkd",
+            "systemd-resolved",
+            "lago-seed.service",
+            "lago-ready.service",
+            "ssh.service",
+        )
+        chroot(
+            root,
+            "systemctl",
+            "mask",
+            "systemd-networkd-wait-online.service",
+            "systemd-firstboot.service",
+        )
     release = kernel_release(root)
     place(root, "/boot/extlinux/extlinux.conf", extlinux_conf(release, fs_uuid))
     scrub(root)
@@ -222,8 +288,13 @@ def scrub(root: Path) -> None:
         key.unlink()
     place(root, "/etc/machine-id", "")
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
-    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
-                    "var/lib/apt/lists/*_*", "var/log/*.log", "tmp/*"):
+    for pattern in (
+        "var/cache/apt/archives/*.deb",
+        "var/cache/apt/*.bin",
+        "var/lib/apt/lists/*_*",
+        "var/log/*.log",
+        "tmp/*",
+    ):
         for path in root.glob(pattern):
             if path.is_file() or path.is_symlink():
                 path.unlink()

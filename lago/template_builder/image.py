@@ -100,8 +100,9 @@ def mbr_tail(layout: Layout, disk_signature: int) -> bytes:
     return tail
 
 
-def create_disk(path: Path, layout: Layout, disk_signature: int,
-                boot_code: Path = MBR_BOOT_CODE) -> None:
+def create_disk(
+    path: Path, layout: Layout, disk_signature: int, boot_code: Path = MBR_BOOT_CODE
+) -> None:
     """A sparse raw disk with syslinux's MBR and one bootable partition."""
     code = boot_code.read_bytes()
     if len(code) > BOOT_CODE_SIZE:
@@ -113,22 +114,57 @@ def create_disk(path: Path, layout: Layout, disk_signature: int,
         disk.write(mbr_tail(layout, disk_signature))
 
 
-def make_ext4(disk: Path, layout: Layout, source: Path, *, label: str, fs_uuid: str,
-              extra: Sequence[str] = ()) -> None:
+def make_ext4(
+    disk: Path,
+    layout: Layout,
+    source: Path,
+    *,
+    label: str,
+    fs_uuid: str,
+    extra: Sequence[str] = (),
+) -> None:
     """mkfs.ext4 into the partition, populated from a directory tree."""
-    run([
-        "mkfs.ext4", "-F", "-q", "-t", "ext4", "-L", label, "-U", fs_uuid,
-        "-O", EXT4_FEATURES, "-m", "1", "-d", source,
-        "-E", f"offset={layout.part_offset}", *extra,
-        disk, f"{layout.part_bytes // 1024}k",
-    ])
+    run(
+        [
+            "mkfs.ext4",
+            "-F",
+            "-q",
+            "-t",
+            "ext4",
+            "-L",
+            label,
+            "-U",
+            fs_uuid,
+            "-O",
+            EXT4_FEATURES,
+            "-m",
+            "1",
+            "-d",
+            source,
+            "-E",
+            f"offset={layout.part_offset}",
+            *extra,
+            disk,
+            f"{layout.part_bytes // 1024}k",
+        ]
+    )
 
 
 @contextlib.contextmanager
 def loop_device(disk: Path, offset: int, size: int) -> Iterator[str]:
     """Attach a byte range of a file to a free loop device."""
-    dev = run(["losetup", "--find", "--show", "--offset", str(offset),
-               "--sizelimit", str(size), disk]).strip()
+    dev = run(
+        [
+            "losetup",
+            "--find",
+            "--show",
+            "--offset",
+            str(offset),
+            "--sizelimit",
+            str(size),
+            disk,
+        ]
+    ).strip()
     if not dev.startswith("/dev/loop"):
         raise TemplateBuildError(f"losetup gave an unexpected device: {dev!r}")
     try:
@@ -152,13 +188,16 @@ def mounted(dev: str, mountpoint: Path, fstype: str = "ext4") -> Iterator[Path]:
 @contextlib.contextmanager
 def mounted_partition(disk: Path, layout: Layout, mountpoint: Path) -> Iterator[Path]:
     """Mount the disk's partition through a loop device with an offset."""
-    with loop_device(disk, layout.part_offset, layout.part_bytes) as dev, \
-            mounted(dev, mountpoint) as mnt:
+    with (
+        loop_device(disk, layout.part_offset, layout.part_bytes) as dev,
+        mounted(dev, mountpoint) as mnt,
+    ):
         yield mnt
 
 
-def install_extlinux(disk: Path, layout: Layout, mountpoint: Path,
-                     boot_dir: str = "boot/extlinux") -> None:
+def install_extlinux(
+    disk: Path, layout: Layout, mountpoint: Path, boot_dir: str = "boot/extlinux"
+) -> None:
     """Install extlinux's ldlinux.sys into the partition's boot_dir."""
     with mounted_partition(disk, layout, mountpoint) as mnt:
         target = mnt / boot_dir
@@ -169,8 +208,17 @@ def install_extlinux(disk: Path, layout: Layout, mountpoint: Path,
 
 def convert_to_qcow2(raw: Path, out: Path, compress: bool = True) -> None:
     """Convert a raw disk to (compressed) qcow2."""
-    args: list[str | os.PathLike[str]] = ["qemu-img", "convert", "-q", "-f", "raw",
-                                          "-O", "qcow2", "-o", "compat=1.1"]
+    args: list[str | os.PathLike[str]] = [
+        "qemu-img",
+        "convert",
+        "-q",
+        "-f",
+        "raw",
+        "-O",
+        "qcow2",
+        "-o",
+        "compat=1.1",
+    ]
     if compress:
         args.append("-c")
     run([*args, raw, out])

@@ -35,8 +35,9 @@ def version_key(release: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", release))
 
 
-def find_cloud_kernel(boot: Path = Path("/boot"),
-                      modules_root: Path = Path("/lib/modules")) -> Kernel:
+def find_cloud_kernel(
+    boot: Path = Path("/boot"), modules_root: Path = Path("/lib/modules")
+) -> Kernel:
     """The newest Debian cloud kernel installed on the host."""
     candidates = []
     for vmlinuz in boot.glob("vmlinuz-*-cloud-amd64"):
@@ -117,8 +118,9 @@ def resolve(
     return order
 
 
-def load_module_plan(kernel: Kernel, wanted: Sequence[str],
-                     required: Iterable[str] = ()) -> list[str]:
+def load_module_plan(
+    kernel: Kernel, wanted: Sequence[str], required: Iterable[str] = ()
+) -> list[str]:
     """Resolve wanted modules against a kernel's modules.dep/modules.builtin."""
     deps = parse_modules_dep((kernel.modules_dir / "modules.dep").read_text())
     builtin_file = kernel.modules_dir / "modules.builtin"

@@ -59,8 +59,9 @@ def load_metadata(repo_dir: Path, name: str = DEFAULT_REPO_NAME) -> RepoMeta:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise TemplateBuildError(f"unreadable repository metadata {path}: {err}") \
-            from err
+        raise TemplateBuildError(
+            f"unreadable repository metadata {path}: {err}"
+        ) from err
     if not isinstance(data, dict) or not isinstance(data.get("templates", {}), dict):
         raise TemplateBuildError(f"{path}: not a Lago repository (no templates)")
     return data
@@ -86,7 +87,9 @@ def with_template(
     templates = new.setdefault("templates", {})
     versions = templates.setdefault(template, {}).setdefault("versions", {})
     versions[version] = {
-        "source": SOURCE_NAME, "handle": handle, "timestamp": int(timestamp),
+        "source": SOURCE_NAME,
+        "handle": handle,
+        "timestamp": int(timestamp),
     }
     return new
 

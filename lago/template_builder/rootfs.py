@@ -67,8 +67,9 @@ def parse_ldd(output: str) -> list[str]:
 def shared_libraries(binary: Path) -> list[str]:
     """The shared libraries a dynamically linked binary needs."""
     try:
-        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True,
-                             check=False).stdout
+        out = subprocess.run(
+            ["ldd", str(binary)], capture_output=True, text=True, check=False
+        ).stdout
     except FileNotFoundError as err:
         raise TemplateBuildError("ldd not found (install libc-bin)") from err
     if "not a dynamic executable" in out:
@@ -97,8 +98,9 @@ def busybox_applets(busybox: Path) -> list[str]:
     return [ln.strip() for ln in out.splitlines() if ln.strip() and "/" in ln]
 
 
-def install_busybox(root: Path, busybox: Path,
-                    only: Iterable[str] | None = None) -> None:
+def install_busybox(
+    root: Path, busybox: Path, only: Iterable[str] | None = None
+) -> None:
     """Copy busybox to /bin/busybox and link its applets (or only some)."""
     place(root, "/bin/busybox", busybox.read_bytes(), 0o755)
     wanted = set(only) if only is not None else None

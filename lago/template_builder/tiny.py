@@ -40,33 +40,103 @@ BINARIES = {
     Path("/usr/bin/scp"): "/usr/bin/scp",
 }
 PACKAGES = [
-    "busybox-static", "dropbear-bin", "openssh-client", "libc6", "libcrypt1",
-    "libtomcrypt1", "libtommath1", "libgmp10", "zlib1g", "extlinux",
-    "syslinux-common", "e2fsprogs", "cpio", "qemu-utils", "mount",
+    "busybox-static",
+    "dropbear-bin",
+    "openssh-client",
+    "libc6",
+    "libcrypt1",
+    "libtomcrypt1",
+    "libtommath1",
+    "libgmp10",
+    "zlib1g",
+    "extlinux",
+    "syslinux-common",
+    "e2fsprogs",
+    "cpio",
+    "qemu-utils",
+    "mount",
 ]
-TOOLS = ["mkfs.ext4", "extlinux", "losetup", "mount", "umount", "qemu-img", "cpio",
-         "ldd"]
+TOOLS = [
+    "mkfs.ext4",
+    "extlinux",
+    "losetup",
+    "mount",
+    "umount",
+    "qemu-img",
+    "cpio",
+    "ldd",
+]
 # in load order; dependencies are added from modules.dep, built-ins skipped
 MODULES = [
-    "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-    "virtio_pci", "virtio_blk", "scsi_mod", "sd_mod", "virtio_scsi", "libata",
-    "ata_piix", "ata_generic", "ahci", "cdrom", "sr_mod", "failover",
-    "net_failover", "virtio_net", "virtio_rng", "button", "evdev", "isofs",
-    "fat", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "ext4",
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_legacy_dev",
+    "virtio_pci_modern_dev",
+    "virtio_pci",
+    "virtio_blk",
+    "scsi_mod",
+    "sd_mod",
+    "virtio_scsi",
+    "libata",
+    "ata_piix",
+    "ata_generic",
+    "ahci",
+    "cdrom",
+    "sr_mod",
+    "failover",
+    "net_failover",
+    "virtio_net",
+    "virtio_rng",
+    "button",
+    "evdev",
+    "isofs",
+    "fat",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+    "nls_utf8",
+    "ext4",
 ]
 REQUIRED_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "ext4"]
-INITRAMFS_APPLETS = ["sh", "mount", "umount", "insmod", "findfs", "sleep", "cat",
-                     "switch_root", "mkdir", "echo"]
+INITRAMFS_APPLETS = [
+    "sh",
+    "mount",
+    "umount",
+    "insmod",
+    "findfs",
+    "sleep",
+    "cat",
+    "switch_root",
+    "mkdir",
+    "echo",
+]
 EXCLUDE_FROM_KEY = ("debian.py", "files/debian/*")
 
 ROOT_DIRS = [
-    ("bin", 0o755), ("sbin", 0o755), ("usr/bin", 0o755), ("usr/sbin", 0o755),
-    ("usr/lib/lago", 0o755), ("lib", 0o755), ("etc/init.d", 0o755),
-    ("etc/dropbear", 0o700), ("etc/udhcpc", 0o755), ("etc/acpi/PWRF", 0o755),
-    ("boot/extlinux", 0o755), ("dev", 0o755), ("proc", 0o555), ("sys", 0o555),
-    ("run", 0o755), ("tmp", 0o1777), ("mnt", 0o755), ("home", 0o755),
-    ("root", 0o700), ("root/.ssh", 0o700), ("var/log", 0o755),
-    ("var/lib/lago-seed", 0o755), ("var/spool", 0o755), ("var/tmp", 0o1777),
+    ("bin", 0o755),
+    ("sbin", 0o755),
+    ("usr/bin", 0o755),
+    ("usr/sbin", 0o755),
+    ("usr/lib/lago", 0o755),
+    ("lib", 0o755),
+    ("etc/init.d", 0o755),
+    ("etc/dropbear", 0o700),
+    ("etc/udhcpc", 0o755),
+    ("etc/acpi/PWRF", 0o755),
+    ("boot/extlinux", 0o755),
+    ("dev", 0o755),
+    ("proc", 0o555),
+    ("sys", 0o555),
+    ("run", 0o755),
+    ("tmp", 0o1777),
+    ("mnt", 0o755),
+    ("home", 0o755),
+    ("root", 0o700),
+    ("root/.ssh", 0o700),
+    ("var/log", 0o755),
+    ("var/lib/lago-seed", 0o755),
+    ("var/spool", 0o755),
+    ("var/tmp", 0o1777),
 ]
 
 
@@ -86,8 +156,9 @@ def cache_inputs() -> tuple[list[str], dict[str, str]]:
 
 def password_hash(password: str) -> str:
     """A SHA-512 crypt(3) hash, made by busybox's mkpasswd."""
-    out = run([BUSYBOX, "mkpasswd", "-m", "sha512"],
-              input_bytes=f"{password}\n".encode())
+    out = run(
+        [BUSYBOX, "mkpasswd", "-m", "sha512"], input_bytes=f"{password}\n".encode()
+    )
     hashed = out.strip()
     if not hashed.startswith("$6$"):
         raise TemplateBuildError("busybox mkpasswd gave no SHA-512 hash")
@@ -100,25 +171,37 @@ def etc_files(hostname: str, root_hash: str) -> dict[str, tuple[str, int]]:
         "/etc/passwd": (
             "root:x:0:0:root:/root:/bin/sh\n"
             "daemon:x:1:1:daemon:/usr/sbin:/sbin/nologin\n"
-            "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n", 0o644),
+            "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+            0o644,
+        ),
         "/etc/group": ("root:x:0:\ndaemon:x:1:\ntty:x:5:\nnogroup:x:65534:\n", 0o644),
         "/etc/shadow": (
             f"root:{root_hash}:19700:0:99999:7:::\n"
-            "daemon:*:19700:0:99999:7:::\nnobody:*:19700:0:99999:7:::\n", 0o600),
+            "daemon:*:19700:0:99999:7:::\nnobody:*:19700:0:99999:7:::\n",
+            0o600,
+        ),
         "/etc/shells": ("/bin/sh\n/bin/ash\n/bin/bash\n", 0o644),
         "/etc/securetty": ("console\nttyS0\ntty1\n", 0o644),
         "/etc/hostname": (f"{hostname}\n", 0o644),
         "/etc/hosts": (
-            f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost\n", 0o644),
+            f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost\n",
+            0o644,
+        ),
         "/etc/fstab": (
             f"LABEL={FS_LABEL}\t/\text4\tdefaults\t0\t1\n"
-            "proc\t/proc\tproc\tdefaults\t0\t0\n", 0o644),
+            "proc\t/proc\tproc\tdefaults\t0\t0\n",
+            0o644,
+        ),
         "/etc/nsswitch.conf": (
-            "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n", 0o644),
+            "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n",
+            0o644,
+        ),
         "/etc/resolv.conf": ("", 0o644),
         "/etc/os-release": (
             'PRETTY_NAME="Lago tiny 1 (busybox on Debian 12)"\nNAME="Lago tiny"\n'
-            'VERSION_ID="1"\nVERSION="1"\nID=lago-tiny\nID_LIKE=debian\n', 0o644),
+            'VERSION_ID="1"\nVERSION="1"\nID=lago-tiny\nID_LIKE=debian\n',
+            0o644,
+        ),
         "/etc/issue": ("Lago tiny \\n \\l\n\n", 0o644),
     }
 
@@ -153,8 +236,17 @@ def stage_rootfs(root: Path, kernel: kmod.Kernel) -> None:
 
 def stage_initramfs(tree: Path, kernel: kmod.Kernel) -> None:
     """Populate the initramfs tree: busybox, /init and the modules."""
-    make_dirs(tree, [("bin", 0o755), ("dev", 0o755), ("proc", 0o555), ("sys", 0o555),
-                     ("newroot", 0o755), ("lib/modules", 0o755)])
+    make_dirs(
+        tree,
+        [
+            ("bin", 0o755),
+            ("dev", 0o755),
+            ("proc", 0o555),
+            ("sys", 0o555),
+            ("newroot", 0o755),
+            ("lib/modules", 0o755),
+        ],
+    )
     place(tree, "/bin/busybox", BUSYBOX.read_bytes(), 0o755)
     for applet in INITRAMFS_APPLETS:
         (tree / "bin" / applet).symlink_to("busybox")
@@ -168,15 +260,20 @@ def stage_initramfs(tree: Path, kernel: kmod.Kernel) -> None:
 
 def pack_initramfs(tree: Path, out: Path) -> None:
     """A gzip-compressed newc cpio archive of a tree."""
-    entries = sorted(
-        str(p.relative_to(tree)) for p in tree.rglob("*")
-    )
+    entries = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
     listing = ("\n".join(entries) + "\n").encode()
     raw = tree.with_name(tree.name + ".cpio")
-    run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=tree,
-        input_bytes=listing, stdout_path=raw)
-    with raw.open("rb") as src, out.open("wb") as sink, \
-            gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=9, mtime=0) as dst:
+    run(
+        ["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"],
+        cwd=tree,
+        input_bytes=listing,
+        stdout_path=raw,
+    )
+    with (
+        raw.open("rb") as src,
+        out.open("wb") as sink,
+        gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=9, mtime=0) as dst,
+    ):
         dst.write(src.read())
     raw.unlink()
 

@@ -42,14 +42,25 @@ def run(
         if stdout_path is not None:
             with stdout_path.open("wb") as out:
                 proc = subprocess.run(
-                    argv, cwd=cwd, env=full_env, input=input_bytes, stdout=out,
-                    stderr=subprocess.PIPE, timeout=timeout, check=False,
+                    argv,
+                    cwd=cwd,
+                    env=full_env,
+                    input=input_bytes,
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                    timeout=timeout,
+                    check=False,
                 )
             stdout = b""
         else:
             proc = subprocess.run(
-                argv, cwd=cwd, env=full_env, input=input_bytes,
-                capture_output=True, timeout=timeout, check=False,
+                argv,
+                cwd=cwd,
+                env=full_env,
+                input=input_bytes,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
             )
             stdout = proc.stdout
     except FileNotFoundError as err:

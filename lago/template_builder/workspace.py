@@ -25,8 +25,12 @@ PREFIX = ".build-"
 
 def _unescape(field: str) -> str:
     """Undo the octal escapes of /proc/self/mounts."""
-    return (field.replace("\\040", " ").replace("\\011", "\t")
-            .replace("\\012", "\n").replace("\\134", "\\"))
+    return (
+        field.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+    )
 
 
 def mounts_under(path: Path) -> list[str]:
@@ -47,9 +51,12 @@ def mounts_under(path: Path) -> list[str]:
 def loops_under(path: Path) -> list[str]:
     """Loop devices whose backing file is below path."""
     base = str(path.resolve())
-    proc = subprocess.run(["losetup", "--list", "--noheadings", "--output",
-                           "NAME,BACK-FILE"], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     found = []
     for line in proc.stdout.splitlines():
         parts = line.split(None, 1)
@@ -64,8 +71,9 @@ def release(path: Path) -> None:
         LOGGER.debug("unmounting %s", target)
         proc = subprocess.run(["umount", target], capture_output=True, check=False)
         if proc.returncode != 0:
-            subprocess.run(["umount", "--lazy", target], capture_output=True,
-                           check=False)
+            subprocess.run(
+                ["umount", "--lazy", target], capture_output=True, check=False
+            )
     for dev in loops_under(path):
         LOGGER.debug("detaching %s", dev)
         subprocess.run(["losetup", "--detach", dev], capture_output=True, check=False)

@@ -59,8 +59,10 @@ def _skip_reason() -> str | None:
     except ImportError as err:
         return f"needs libvirt-python and paramiko ({err})"
     if not _in_namespace():
-        return (f"not inside network namespace {NETNS}: run with "
-                "'bash scripts/sandbox.sh exec ...'")
+        return (
+            f"not inside network namespace {NETNS}: run with "
+            "'bash scripts/sandbox.sh exec ...'"
+        )
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     try:
         conn = libvirt.open(LIBVIRT_URI)
@@ -92,9 +94,20 @@ def build_template(name: str) -> Path:
         p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "lago.template_builder", "--repo-dir",
-         str(TEMPLATE_REPO), "--only", name],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "lago.template_builder",
+            "--repo-dir",
+            str(TEMPLATE_REPO),
+            "--only",
+            name,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, f"template build failed: {proc.stderr.strip()}"
     image = TEMPLATE_REPO / f"{name}-v1.qcow2"
@@ -103,6 +116,7 @@ def build_template(name: str) -> Path:
 
 
 # --- the things a test creates, removed in the fixture's finalizer ---------
+
 
 @dataclass
 class Resources:
@@ -145,8 +159,10 @@ def resources(conn) -> Iterator[Resources]:
 
 # --- seed, network, domain ------------------------------------------------
 
-def make_seed(directory: Path, hostname: str, pubkey: str,
-              password: str | None) -> Path:
+
+def make_seed(
+    directory: Path, hostname: str, pubkey: str, password: str | None
+) -> Path:
     """A NoCloud seed ISO (volume id cidata)."""
     seed_dir = directory / "seed"
     seed_dir.mkdir()
@@ -155,14 +171,29 @@ def make_seed(directory: Path, hostname: str, pubkey: str,
     )
     user_data = ["#cloud-config", "ssh_authorized_keys:", f"  - {pubkey}"]
     if password is not None:
-        user_data += ["chpasswd:", "  expire: false", "  list: |",
-                      f"    root:{password}"]
+        user_data += [
+            "chpasswd:",
+            "  expire: false",
+            "  list: |",
+            f"    root:{password}",
+        ]
     (seed_dir / "user-data").write_text("\n".join(user_data) + "\n")
     iso = directory / "seed.iso"
     subprocess.run(
-        ["genisoimage", "-quiet", "-output", str(iso), "-volid", "cidata",
-         "-joliet", "-rock", str(seed_dir / "user-data"), str(seed_dir / "meta-data")],
-        check=True, capture_output=True,
+        [
+            "genisoimage",
+            "-quiet",
+            "-output",
+            str(iso),
+            "-volid",
+            "cidata",
+            "-joliet",
+            "-rock",
+            str(seed_dir / "user-data"),
+            str(seed_dir / "meta-data"),
+        ],
+        check=True,
+        capture_output=True,
     )
     iso.chmod(0o644)
     return iso
@@ -171,13 +202,15 @@ def make_seed(directory: Path, hostname: str, pubkey: str,
 def used_subnets(conn) -> set[int]:
     used = set()
     for net in conn.listAllNetworks():
-        used.update(int(m) for m in re.findall(r"address='192\.168\.(\d+)\.",
-                                               net.XMLDesc()))
+        used.update(
+            int(m) for m in re.findall(r"address='192\.168\.(\d+)\.", net.XMLDesc())
+        )
     return used
 
 
-def network_xml(name: str, bridge: str, third: int, mac: str, ip: str,
-                hostname: str) -> str:
+def network_xml(
+    name: str, bridge: str, third: int, mac: str, ip: str, hostname: str
+) -> str:
     return f"""<network>
   <name>{name}</name>
   <forward mode='nat'/>
@@ -214,8 +247,15 @@ def create_network(res: Resources, mac: str, hostname: str) -> tuple[str, str]:
     raise AssertionError(f"cannot create a network: {last_error}")
 
 
-def domain_xml(name: str, disk: Path, seed: Path, network: str, mac: str,
-               serial: Path, memory_mib: int) -> str:
+def domain_xml(
+    name: str,
+    disk: Path,
+    seed: Path,
+    network: str,
+    mac: str,
+    serial: Path,
+    memory_mib: int,
+) -> str:
     return f"""<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>{memory_mib}</memory>
@@ -256,6 +296,7 @@ def domain_xml(name: str, disk: Path, seed: Path, network: str, mac: str,
 
 # --- waiting ----------------------------------------------------------------
 
+
 def wait_for(what: str, timeout: float, probe, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     last = None
@@ -283,8 +324,16 @@ def ssh_client(ip: str, **auth):
 
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(ip, username="root", look_for_keys=False, allow_agent=False,
-                   timeout=5, banner_timeout=10, auth_timeout=10, **auth)
+    client.connect(
+        ip,
+        username="root",
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+        banner_timeout=10,
+        auth_timeout=10,
+        **auth,
+    )
     return client
 
 
@@ -311,9 +360,16 @@ def report(request, line: str) -> None:
 
 # --- the scenario -----------------------------------------------------------
 
-def boot_and_check(request, res: Resources, image: Path, ready_line: str,
-                   memory_mib: int, boot_timeout: float,
-                   seed_password: str | None) -> None:
+
+def boot_and_check(
+    request,
+    res: Resources,
+    image: Path,
+    ready_line: str,
+    memory_mib: int,
+    boot_timeout: float,
+    seed_password: str | None,
+) -> None:
     import paramiko
 
     key = paramiko.RSAKey.generate(2048)
@@ -322,8 +378,21 @@ def boot_and_check(request, res: Resources, image: Path, ready_line: str,
     mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
 
     overlay = res.tmpdir / "disk.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-                    "-b", str(image), str(overlay)], check=True)
+    subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "qcow2",
+            "-b",
+            str(image),
+            str(overlay),
+        ],
+        check=True,
+    )
     overlay.chmod(0o666)
     seed = make_seed(res.tmpdir, hostname, pubkey, seed_password)
     serial = res.tmpdir / "serial.log"
@@ -336,15 +405,23 @@ def boot_and_check(request, res: Resources, image: Path, ready_line: str,
     )
     res.domains.append(name)
 
-    leased = wait_for("a DHCP lease", boot_timeout,
-                      lambda: lease_of(res.conn, network, mac))
+    leased = wait_for(
+        "a DHCP lease", boot_timeout, lambda: lease_of(res.conn, network, mac)
+    )
     lease_s = time.monotonic() - started
     assert leased == ip
-    client = wait_for("an SSH login with the seeded key", boot_timeout,
-                      lambda: ssh_client(ip, pkey=key), interval=1)
+    client = wait_for(
+        "an SSH login with the seeded key",
+        boot_timeout,
+        lambda: ssh_client(ip, pkey=key),
+        interval=1,
+    )
     ssh_s = time.monotonic() - started
-    report(request, f"{image.name}: DHCP lease after {lease_s:.1f} s, "
-                    f"SSH login after {ssh_s:.1f} s (TCG)")
+    report(
+        request,
+        f"{image.name}: DHCP lease after {lease_s:.1f} s, "
+        f"SSH login after {ssh_s:.1f} s (TCG)",
+    )
     try:
         assert run_ssh(client, "hostname").strip() == hostname
         assert run_ssh(client, "bash -s", "echo $((6 * 7))\n").strip() == "42"
@@ -357,8 +434,11 @@ def boot_and_check(request, res: Resources, image: Path, ready_line: str,
     finally:
         client.close()
 
-    wait_for("the readiness line on the serial console", 60,
-             lambda: ready_line in serial.read_text(errors="replace"))
+    wait_for(
+        "the readiness line on the serial console",
+        60,
+        lambda: ready_line in serial.read_text(errors="replace"),
+    )
 
     password = seed_password or ROOT_PASSWORD
     with contextlib.closing(ssh_client(ip, password=password)) as pw_client:
@@ -376,14 +456,23 @@ def boot_and_check(request, res: Resources, image: Path, ready_line: str,
         return False
 
     wait_for("the domain to power off after the ACPI power button", 120, gone)
-    report(request, f"{image.name}: powered off {time.monotonic() - started:.1f} s "
-                    "after start")
+    report(
+        request,
+        f"{image.name}: powered off {time.monotonic() - started:.1f} s after start",
+    )
 
 
 def test_tiny_boots_with_seed(request, resources):
     image = build_template("tiny")
-    boot_and_check(request, resources, image, "lago-tiny: ready", memory_mib=256,
-                   boot_timeout=180, seed_password=f"pw-{secrets.token_hex(4)}")
+    boot_and_check(
+        request,
+        resources,
+        image,
+        "lago-tiny: ready",
+        memory_mib=256,
+        boot_timeout=180,
+        seed_password=f"pw-{secrets.token_hex(4)}",
+    )
 
 
 def _debian12_skip_reason() -> str | None:
@@ -391,8 +480,10 @@ def _debian12_skip_reason() -> str | None:
         return None
     if (TEMPLATE_REPO / "debian12-v1.qcow2").is_file():
         return None
-    return ("debian12 is not built: run 'bash scripts/build-templates.sh --only "
-            "debian12' (needs the Debian mirror) or set LAGO_TEST_DEBIAN12=1")
+    return (
+        "debian12 is not built: run 'bash scripts/build-templates.sh --only "
+        "debian12' (needs the Debian mirror) or set LAGO_TEST_DEBIAN12=1"
+    )
 
 
 @pytest.mark.slow
@@ -404,5 +495,12 @@ def test_debian12_boots_with_seed(request, resources):
         image = build_template("debian12")
     else:
         image = TEMPLATE_REPO / "debian12-v1.qcow2"
-    boot_and_check(request, resources, image, "lago-debian12: ready",
-                   memory_mib=1024, boot_timeout=900, seed_password=None)
+    boot_and_check(
+        request,
+        resources,
+        image,
+        "lago-debian12: ready",
+        memory_mib=1024,
+        boot_timeout=900,
+        seed_password=None,
+    )

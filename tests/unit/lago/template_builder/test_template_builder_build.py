@@ -36,8 +36,11 @@ def test_second_build_is_cached_and_keeps_the_timestamp(tmp_path):
     assert len(calls) == 1
     assert second.timestamp == first.timestamp
     entry = repo_meta(tmp_path)["templates"]["t1"]["versions"]["v1"]
-    assert entry == {"source": "local", "handle": "t1-v1.qcow2",
-                     "timestamp": first.timestamp}
+    assert entry == {
+        "source": "local",
+        "handle": "t1-v1.qcow2",
+        "timestamp": first.timestamp,
+    }
 
 
 def test_force_rebuilds(tmp_path):

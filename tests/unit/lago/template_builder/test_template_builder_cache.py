@@ -25,15 +25,19 @@ def tree(tmp_path):
     return root
 
 
-def key(root, exclude=(), packages=("busybox-static",), versions=fake_versions,
-        params=None):
-    return cache.compute_key("tiny", list(packages), params, exclude, root=root,
-                             versions=versions)
+def key(
+    root, exclude=(), packages=("busybox-static",), versions=fake_versions, params=None
+):
+    return cache.compute_key(
+        "tiny", list(packages), params, exclude, root=root, versions=versions
+    )
 
 
 def test_builder_files_skip_caches_and_excluded_globs(tree):
-    names = [p.relative_to(tree).as_posix()
-             for p in cache.builder_files(tree, ("debian.py", "files/debian/*"))]
+    names = [
+        p.relative_to(tree).as_posix()
+        for p in cache.builder_files(tree, ("debian.py", "files/debian/*"))
+    ]
     assert names == ["files/tiny/rcS", "tiny.py"]
 
 

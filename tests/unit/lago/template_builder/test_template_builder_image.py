@@ -21,14 +21,17 @@ def test_bad_layouts(size):
         image.Layout(size)
 
 
-@pytest.mark.parametrize(("lba", "expected"), [
-    (0, bytes((0, 1, 0))),            # C0 H0 S1
-    (2048, bytes((32, 33, 0))),       # the usual first partition
-    (63, bytes((1, 1, 0))),
-    (255 * 63, bytes((0, 1, 1))),     # cylinder 1
-    (1023 * 255 * 63, bytes((0, 1 | 0xC0, 0xFF))),
-    (1024 * 255 * 63, bytes((0xFE, 0xFF, 0xFF))),
-])
+@pytest.mark.parametrize(
+    ("lba", "expected"),
+    [
+        (0, bytes((0, 1, 0))),  # C0 H0 S1
+        (2048, bytes((32, 33, 0))),  # the usual first partition
+        (63, bytes((1, 1, 0))),
+        (255 * 63, bytes((0, 1, 1))),  # cylinder 1
+        (1023 * 255 * 63, bytes((0, 1 | 0xC0, 0xFF))),
+        (1024 * 255 * 63, bytes((0xFE, 0xFF, 0xFF))),
+    ],
+)
 def test_chs(lba, expected):
     assert image.chs(lba) == expected
 

@@ -37,8 +37,13 @@ def test_module_name():
 
 def test_dependencies_come_first():
     deps = kmod.parse_modules_dep(DEP)
-    order = paths(kmod.resolve(["virtio_net", "virtio_pci", "virtio_blk"], deps,
-                               kmod.parse_builtin(BUILTIN)))
+    order = paths(
+        kmod.resolve(
+            ["virtio_net", "virtio_pci", "virtio_blk"],
+            deps,
+            kmod.parse_builtin(BUILTIN),
+        )
+    )
     assert order.index("failover") < order.index("net_failover")
     assert order.index("net_failover") < order.index("virtio_net")
     assert order.index("virtio") < order.index("virtio_pci")
@@ -48,17 +53,40 @@ def test_dependencies_come_first():
 
 def test_wanted_order_is_kept_when_possible():
     deps = kmod.parse_modules_dep(DEP)
-    order = paths(kmod.resolve(
-        ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-         "virtio_pci", "virtio_blk"], deps, set()))
-    assert order == ["virtio_ring", "virtio", "virtio_pci_legacy_dev",
-                     "virtio_pci_modern_dev", "virtio_pci", "virtio_blk"]
+    order = paths(
+        kmod.resolve(
+            [
+                "virtio_ring",
+                "virtio",
+                "virtio_pci_legacy_dev",
+                "virtio_pci_modern_dev",
+                "virtio_pci",
+                "virtio_blk",
+            ],
+            deps,
+            set(),
+        )
+    )
+    assert order == [
+        "virtio_ring",
+        "virtio",
+        "virtio_pci_legacy_dev",
+        "virtio_pci_modern_dev",
+        "virtio_pci",
+        "virtio_blk",
+    ]
 
 
 def test_builtin_and_absent_optional_modules_are_skipped():
     deps = kmod.parse_modules_dep(DEP)
-    order = paths(kmod.resolve(["ext4", "ahci", "isofs"], deps,
-                               kmod.parse_builtin(BUILTIN), required=["ext4"]))
+    order = paths(
+        kmod.resolve(
+            ["ext4", "ahci", "isofs"],
+            deps,
+            kmod.parse_builtin(BUILTIN),
+            required=["ext4"],
+        )
+    )
     assert order == ["cdrom", "isofs"]
 
 

@@ -9,8 +9,11 @@ import pytest
 import lago.template_builder
 
 AWK = Path(lago.template_builder.__file__).parent / "files/common/lago-seed.awk"
-AWKS = [a for a in (["busybox", "awk"], ["mawk"], ["gawk"], ["original-awk"])
-        if shutil.which(a[0])]
+AWKS = [
+    a
+    for a in (["busybox", "awk"], ["mawk"], ["gawk"], ["original-awk"])
+    if shutil.which(a[0])
+]
 
 META = """\
 instance-id: iid-1234
@@ -54,8 +57,9 @@ def parse(awk, tmp_path, meta=None, user=None):
     if user is not None:
         (tmp_path / "user-data").write_text(user)
         files.append(str(tmp_path / "user-data"))
-    out = subprocess.run([*awk, "-f", str(AWK), *files], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [*awk, "-f", str(AWK), *files], capture_output=True, text=True, check=True
+    ).stdout
     return [tuple(line.split("\t")) for line in out.splitlines()]
 
 
@@ -64,7 +68,9 @@ def test_full_seed(awk, tmp_path):
     assert ("instance-id", "iid-1234") in records
     assert ("hostname", "vm0") in records
     assert [r for r in records if r[0] == "key"] == [
-        ("key", "ssh-rsa AAAAB3Nza key1@host"), ("key", "ssh-ed25519 AAAAC3 key2")]
+        ("key", "ssh-rsa AAAAB3Nza key1@host"),
+        ("key", "ssh-ed25519 AAAAC3 key2"),
+    ]
     passwords = [r[1:] for r in records if r[0] == "password"]
     assert ("root", "s3cr#et:x") in passwords
     assert ("lago", "pw2") in passwords
@@ -82,7 +88,9 @@ def test_user_data_hostname_wins(awk, tmp_path):
 def test_chpasswd_list_as_items(awk, tmp_path):
     user = "#cloud-config\nchpasswd:\n  list:\n    - root:one\n    - 'x:two'\n"
     assert parse(awk, tmp_path, user=user) == [
-        ("password", "root", "one"), ("password", "x", "two")]
+        ("password", "root", "one"),
+        ("password", "x", "two"),
+    ]
 
 
 def test_crlf_and_random_passwords(awk, tmp_path):
