@@ -26,7 +26,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from lago import ssh as ssh_mod
 from lago.config import config
 from lago.errors import LagoException, LagoUserException
 from lago.plugins import PLUGIN_ENTRY_POINTS, Plugin, load_plugins
@@ -100,6 +99,19 @@ class VMProviderPlugin(Plugin):
 
     def running(self) -> bool:
         return self.state() == "running"
+
+
+class _LazySSH:
+    """``lago.ssh`` on first use: paramiko costs 0.2 s to import, and most
+    verbs (``--help``, ``status``, ``destroy``) never open a connection."""
+
+    def __getattr__(self, name: str) -> Any:
+        from lago import ssh
+
+        return getattr(ssh, name)
+
+
+ssh_mod = _LazySSH()
 
 
 def _provider_plugins() -> dict[str, Any]:
