@@ -25,13 +25,16 @@ OLDEST_COMPAT = "0.36.0"
 class VirtEnv:
     """Env properties: ``prefix``, ``uuid``, the VMs and the networks."""
 
-    def __init__(self, prefix: Any, vm_specs: dict[str, dict], net_specs: dict[str, dict]) -> None:
+    def __init__(
+        self, prefix: Any, vm_specs: dict[str, dict], net_specs: dict[str, dict]
+    ) -> None:
         self.prefix = prefix
         with open(prefix.paths.uuid()) as stream:
             self.uuid = stream.read().strip()
         compat = self.get_compat()
         self._nets: dict[str, Network] = {
-            name: network_class(spec)(self, spec, compat=compat) for name, spec in net_specs.items()
+            name: network_class(spec)(self, spec, compat=compat)
+            for name, spec in net_specs.items()
         }
         vm_plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm"], instantiate=False)
         self._vms: dict[str, Any] = {
@@ -81,7 +84,9 @@ class VirtEnv:
             return dict(self._vms)
         missing = [name for name in vm_names if name not in self._vms]
         if missing:
-            raise LagoUserException("The following vms do not exist: \n" + "\n".join(missing))
+            raise LagoUserException(
+                "The following vms do not exist: \n" + "\n".join(missing)
+            )
         return {name: self._vms[name] for name in vm_names}
 
     def get_vm(self, name: str) -> Any:
@@ -107,7 +112,11 @@ class VirtEnv:
             nets = self._nets_of(vms)
             task = "Start specified VMs"
         else:
-            vms, nets, task = list(self._vms.values()), list(self._nets.values()), "Start Prefix"
+            vms, nets, task = (
+                list(self._vms.values()),
+                list(self._nets.values()),
+                "Start Prefix",
+            )
         started: list[Any] = []
         try:
             with LogTask(task):
@@ -124,7 +133,9 @@ class VirtEnv:
                 try:
                     item.stop()
                 except Exception:
-                    LOGGER.exception("Failed to stop %s after a failed start", item.name())
+                    LOGGER.exception(
+                        "Failed to stop %s after a failed start", item.name()
+                    )
             raise
 
     def _start_vms(self, vms: list[Any], started: list[Any]) -> None:
@@ -174,7 +185,9 @@ class VirtEnv:
                 for net in nets:
                     net.stop()
 
-    def shutdown(self, vm_names: Iterable[str] | None = None, reboot: bool = False) -> None:
+    def shutdown(
+        self, vm_names: Iterable[str] | None = None, reboot: bool = False
+    ) -> None:
         vms, nets, _ = self._get_stop_shutdown_common_args(vm_names)
         if reboot:
             with LogTask("Reboot VMs"):
@@ -195,7 +208,9 @@ class VirtEnv:
 
         invoke_in_parallel(bootstrap_one, vms)
 
-    def get_snapshots(self, domains: Iterable[str] | None = None) -> dict[str, list[str]]:
+    def get_snapshots(
+        self, domains: Iterable[str] | None = None
+    ) -> dict[str, list[str]]:
         vms = self.get_vms(domains)
         return {name: list(vm.spec.get("snapshots", {})) for name, vm in vms.items()}
 
@@ -226,6 +241,10 @@ class VirtEnv:
                 return json.load(stream)
 
         env = load(prefix.paths.virt("env"))
-        nets = {name: load(prefix.paths.virt(f"net-{name}")) for name in env.get("nets", [])}
-        vms = {name: load(prefix.paths.virt(f"vm-{name}")) for name in env.get("vms", [])}
+        nets = {
+            name: load(prefix.paths.virt(f"net-{name}")) for name in env.get("nets", [])
+        }
+        vms = {
+            name: load(prefix.paths.virt(f"vm-{name}")) for name in env.get("vms", [])
+        }
         return cls(prefix, vms, nets)

@@ -13,7 +13,7 @@ from lago.prefix import Prefix
 LOGGER = logging.getLogger(__name__)
 
 
-class MalformedWorkdir(LagoException):  # noqa: N818 - the original's name
+class MalformedWorkdir(LagoException):
     pass
 
 
@@ -21,7 +21,7 @@ class WorkdirError(LagoUserException):
     pass
 
 
-class PrefixNotFound(LagoLookupError):  # noqa: N818 - the original's name
+class PrefixNotFound(LagoLookupError):
     pass
 
 
@@ -34,7 +34,9 @@ class LagoPrefixAlreadyExistsError(LagoUserException):
 
 
 class Workdir:
-    def __init__(self, path: str | os.PathLike[str], prefix_class: type[Prefix] = Prefix) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], prefix_class: type[Prefix] = Prefix
+    ) -> None:
         self.path = os.fspath(path)
         self.prefix_class = prefix_class
         self.prefixes: dict[str, Prefix] = {}
@@ -55,12 +57,17 @@ class Workdir:
         """A directory holding a ``current`` prefix, directly or under ``.lago``."""
         for base in (os.fspath(path), os.path.join(os.fspath(path), ".lago")):
             current = os.path.join(base, "current")
-            if all(os.path.exists(os.path.join(current, name)) for name in ("initialized", "uuid")):
+            if all(
+                os.path.exists(os.path.join(current, name))
+                for name in ("initialized", "uuid")
+            ):
                 return True
         return False
 
     @classmethod
-    def resolve_workdir_path(cls, start_path: str | os.PathLike[str] = os.curdir) -> str:
+    def resolve_workdir_path(
+        cls, start_path: str | os.PathLike[str] = os.curdir
+    ) -> str:
         start = os.path.abspath(start_path)
         if cls.is_workdir(start):
             return start
@@ -70,7 +77,7 @@ class Workdir:
             if cls.is_workdir(candidate):
                 return candidate
             parent = os.path.dirname(current)
-            if parent == current or parent == "/":
+            if parent in (current, "/"):
                 break
             current = parent
         message = f"Unable to find workdir in {start}"
@@ -102,7 +109,9 @@ class Workdir:
         if name == "current":
             name = self.current or ""
         if name not in self.prefixes:
-            raise PrefixNotFound(f'Unable to find prefix "{name}" in workdir {self.path}')
+            raise PrefixNotFound(
+                f'Unable to find prefix "{name}" in workdir {self.path}'
+            )
         return self.prefixes[name]
 
     # -- changes --------------------------------------------------------------
@@ -134,7 +143,9 @@ class Workdir:
             self.set_current(name)
         return prefix
 
-    def initialize(self, prefix_name: str = "default", *args: Any, **kwargs: Any) -> Prefix:
+    def initialize(
+        self, prefix_name: str = "default", *args: Any, **kwargs: Any
+    ) -> Prefix:
         os.makedirs(self.path, exist_ok=True)
         self.loaded = True
         prefix = self.add_prefix(prefix_name, *args, **kwargs)
