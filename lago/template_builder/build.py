@@ -81,11 +81,25 @@ def template_key(tpl: Template) -> str:
     return cache.compute_key(tpl.name, packages, params, exclude=tpl.exclude)
 
 
+def version_name(tpl: Template, timestamp: int) -> str:
+    """Each build is a new version, so template stores never keep a stale copy.
+
+    (A store caches ``<repo>:<template>:<version>`` forever; reusing "v1" for
+    a rebuilt image would leave the old bytes in every store.)
+    """
+    return f"{tpl.version}-{timestamp}"
+
+
 def register(repo_dir: Path, tpl: Template, timestamp: int) -> None:
     """Make sure repo.metadata lists the template version with this timestamp."""
     meta = repo.load_metadata(repo_dir)
     meta = repo.with_template(
-        meta, repo_dir, tpl.name, tpl.version, tpl.handle, timestamp=timestamp
+        meta,
+        repo_dir,
+        tpl.name,
+        version_name(tpl, timestamp),
+        tpl.handle,
+        timestamp=timestamp,
     )
     repo.save_metadata(repo_dir, meta)
 
@@ -107,7 +121,11 @@ def build_one(repo_dir: Path, tpl: Template, force: bool = False) -> Result:
         built, metadata = tpl.build(workdir)
         cache.forget(image_path)
         timestamp = int(time.time())
-        metadata = {**metadata, "template": tpl.name, "version": tpl.version}
+        metadata = {
+            **metadata,
+            "template": tpl.name,
+            "version": version_name(tpl, timestamp),
+        }
         repo.publish_image(repo_dir, built, tpl.handle, metadata)
         cache.write_state(image_path, cache.BuildState(key, timestamp))
     register(repo_dir, tpl, timestamp)

@@ -78,7 +78,7 @@ def with_template(
 ) -> RepoMeta:
     """A copy of meta with one template version set and the local source fixed.
 
-    Other templates, other versions and other sources are kept as they are.
+    Other templates, other sources and versions with other files are kept.
     """
     new: RepoMeta = copy.deepcopy(dict(meta))
     new.setdefault("name", DEFAULT_REPO_NAME)
@@ -86,6 +86,9 @@ def with_template(
     sources[SOURCE_NAME] = {"type": "file", "args": {"root": str(repo_dir)}}
     templates = new.setdefault("templates", {})
     versions = templates.setdefault(template, {}).setdefault("versions", {})
+    # an older version naming the same file describes bytes that are gone
+    for stale in [v for v, spec in versions.items() if spec.get("handle") == handle]:
+        del versions[stale]
     versions[version] = {
         "source": SOURCE_NAME,
         "handle": handle,

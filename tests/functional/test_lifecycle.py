@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_two_vms_two_nets_full_cycle(lago: LagoRunner) -> None:
         ).stdout
     )  # fmt: skip
     assert info["format"] == "qcow2"
-    assert info["backing-filename"].endswith("lago-local:tiny:v1")
+    assert re.search(r"/lago-local:tiny:v1-\d+$", info["backing-filename"])
     assert info["backing-filename-format"] == "raw"
 
     lago("start", "--wait-for-ssh", timeout=900)

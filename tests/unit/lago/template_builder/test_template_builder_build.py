@@ -35,7 +35,9 @@ def test_second_build_is_cached_and_keeps_the_timestamp(tmp_path):
     assert first.built and not second.built
     assert len(calls) == 1
     assert second.timestamp == first.timestamp
-    entry = repo_meta(tmp_path)["templates"]["t1"]["versions"]["v1"]
+    versions = repo_meta(tmp_path)["templates"]["t1"]["versions"]
+    assert list(versions) == [f"v1-{first.timestamp}"]
+    entry = versions[f"v1-{first.timestamp}"]
     assert entry == {
         "source": "local",
         "handle": "t1-v1.qcow2",
@@ -63,7 +65,7 @@ def test_lost_repo_entry_is_restored_with_the_same_timestamp(tmp_path):
     first = build.build_one(tmp_path, tpl)
     (tmp_path / "repo.metadata").unlink()
     build.build_one(tmp_path, tpl)
-    entry = repo_meta(tmp_path)["templates"]["t1"]["versions"]["v1"]
+    entry = repo_meta(tmp_path)["templates"]["t1"]["versions"][f"v1-{first.timestamp}"]
     assert entry["timestamp"] == first.timestamp
 
 
@@ -92,10 +94,20 @@ def test_stale_build_dirs_are_removed(tmp_path):
 
 
 def test_image_metadata_names_template_and_version(tmp_path):
-    build.build_one(tmp_path, make_template("t1", []))
+    result = build.build_one(tmp_path, make_template("t1", []))
     meta = json.loads((tmp_path / "t1-v1.qcow2.metadata").read_text())
-    assert meta["template"] == "t1" and meta["version"] == "v1"
+    assert meta["template"] == "t1" and meta["version"] == f"v1-{result.timestamp}"
     assert meta["root-password"] == "123456"
+
+
+def test_a_rebuild_is_a_new_version_replacing_the_old(tmp_path, monkeypatch):
+    tpl = make_template("t1", [])
+    first = build.build_one(tmp_path, tpl)
+    monkeypatch.setattr(build.time, "time", lambda: first.timestamp + 60)
+    second = build.build_one(tmp_path, tpl, force=True)
+    versions = repo_meta(tmp_path)["templates"]["t1"]["versions"]
+    assert list(versions) == [f"v1-{second.timestamp}"]
+    assert second.timestamp == first.timestamp + 60
 
 
 def test_selection():
