@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SANDBOX := bash scripts/sandbox.sh
 PYTEST_ARGS ?=
 
-.PHONY: setup deps templates sandbox demo test unit functional check lint format bench clean-sandbox rpm
+.PHONY: setup deps templates templates-all sandbox demo test unit functional check lint format bench clean-sandbox rpm
 
 setup: deps templates sandbox
 
@@ -16,13 +16,18 @@ deps:
 templates: deps
 	bash scripts/build-templates.sh
 
+# debian12 needs the Debian mirror and a few minutes; its boot test skips
+# (saying why) when it could not be built
+templates-all: templates
+	bash scripts/build-templates.sh --all || echo "WARNING: debian12 template not built; its test will be skipped" >&2
+
 sandbox: deps
 	$(SANDBOX) start
 
 demo: setup
 	$(SANDBOX) exec bash scripts/demo.sh
 
-test: setup
+test: setup templates-all
 	$(SANDBOX) exec $(PY) -m pytest tests -v -rs $(PYTEST_ARGS)
 
 unit: deps
