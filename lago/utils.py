@@ -488,3 +488,18 @@ def atomic_write(
     if mode is not None:
         tmp.chmod(mode)
     tmp.replace(path)
+
+
+def in_prefix(
+    prefix_class: Any = None, workdir_class: Any = None
+) -> Callable[..., Any]:
+    """Decorate a verb so that it receives its ``prefix`` and ``workdir``.
+
+    Kept here because plugins written for the original import it from
+    ``lago.utils``; the logic lives in :mod:`lago.verbs._context`.
+    """
+    from lago.prefix import Prefix
+    from lago.verbs._context import in_prefix as _in_prefix
+    from lago.workdir import Workdir
+
+    return _in_prefix(prefix_class or Prefix, workdir_class or Workdir)

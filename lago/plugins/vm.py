@@ -34,6 +34,9 @@ from lago.utils import CommandStatus, atomic_write
 LOGGER = logging.getLogger(__name__)
 
 
+SERVICE_PROVIDER_ORDER = ("systemd", "sysvinit", "systemdcontainer")
+
+
 class VMError(LagoException):
     pass
 
@@ -346,6 +349,43 @@ class VMPlugin(Plugin):
         except LagoException:
             if propagate_fail:
                 raise
+
+    # -- services -------------------------------------------------------------
+    def _get_service_provider(self) -> Any:
+        """The service plugin class of this guest, detected once and saved."""
+        plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm-service"], instantiate=False)
+        name = self._spec.get("service_provider")
+        if name:
+            if name not in plugins:
+                raise VMError(
+                    f"Unknown service provider {name} for {self.name()}, "
+                    f"available: {', '.join(sorted(plugins))}"
+                )
+            return plugins[name]
+        for candidate in SERVICE_PROVIDER_ORDER:
+            plugin = plugins.get(candidate)
+            if plugin is not None and plugin.is_supported(self):
+                self._spec["service_provider"] = candidate
+                self.save()
+                return plugin
+        raise VMError(f"No service provider found for {self.name()}")
+
+    def service(self, name: str) -> Any:
+        return self._get_service_provider()(self, name)
+
+    def guest_agent(self) -> Any:
+        """The guest agent service (``guest-agent`` key, else detected, saved)."""
+        name = self._spec.get("guest-agent")
+        if not name:
+            for candidate in ("qemu-guest-agent", "qemu-ga"):
+                if self.service(candidate).exists():
+                    name = candidate
+                    break
+            else:
+                raise VMError("Could not find guest agent service")
+            self._spec["guest-agent"] = name
+            self.save()
+        return self.service(name)
 
     # -- persistence --------------------------------------------------------
     def save(self, path: str | None = None) -> None:
