@@ -68,11 +68,11 @@ def test_systemd_start_only_when_inactive() -> None:
 
 
 def test_start_errors() -> None:
-    with pytest.raises(ServiceError, match="^Service nope not present$"):
+    with pytest.raises(ServiceError, match=r"^Service nope not present$"):
         SystemdService(FakeVM({}), "nope").start()
     status = ("/usr/bin/systemctl", "status", "--lines=0", "sshd")
     vm = FakeVM({status: (3, "Loaded: loaded")})
-    with pytest.raises(ServiceError, match="^Failed to start service sshd$"):
+    with pytest.raises(ServiceError, match=r"^Failed to start service sshd$"):
         SystemdService(vm, "sshd").start()
 
 
