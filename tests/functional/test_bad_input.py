@@ -230,3 +230,63 @@ def test_interrupted_init_rolls_back(lago: LagoRunner) -> None:
         assert sorted(p.name for p in lago.cwd.iterdir()) == ["LagoInitFile"]
     finally:
         server.shutdown()
+
+
+@pytest.mark.usefixtures("snapshot")
+@pytest.mark.parametrize(
+    ("repo", "template", "message"),
+    [
+        pytest.param(
+            "{tmp}/repo.metadata",
+            "template_name: tiny",
+            "Unable to load repo from {tmp}/repo.metadata: invalid JSON: Expecting value: line 1 column 1 (char 0)",
+            id="repo-not-json",
+        ),
+        pytest.param(
+            "{local}",
+            "template_name: tiny, template_version: v9",
+            "Version v9 of image tiny doesn't exist in repo {local}",
+            id="missing-version",
+        ),
+        pytest.param(
+            "http://127.0.0.1:9/repo.metadata",
+            "template_name: tiny",
+            "Unable to load repo from http://127.0.0.1:9/repo.metadata: Connection refused",
+            id="unreachable-http-repo",
+        ),
+    ],
+)
+def test_bad_template_repository(
+    lago: LagoRunner,
+    tmp_path: Path,
+    local_repo: Path,
+    repo: str,
+    template: str,
+    message: str,
+) -> None:
+    (tmp_path / "repo.metadata").write_text("not json")
+    store = tmp_path / "store"
+    values = {"tmp": tmp_path, "local": local_repo}
+    text = (
+        "domains:\n"
+        + GOOD_DOMAIN.replace("template_name: tiny", template)
+        + "nets:\n  lago: {}\n"
+    )
+    write_init_file(lago.cwd, text)
+    proc = lago(
+        "init",
+        "--template-repo-path",
+        repo.format(**values),
+        "--template-store",
+        str(store),
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert _lines(proc.stderr)[-1] == message.format(**values)
+    assert sorted(p.name for p in lago.cwd.iterdir()) == ["LagoInitFile"]
+    assert (
+        [p.name for p in store.iterdir() if not p.name.endswith(".lock")] == []
+        if store.exists()
+        else True
+    )
