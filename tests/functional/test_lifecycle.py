@@ -44,6 +44,11 @@ domains:
         name: root
         dev: sda
         format: qcow2
+      - type: file
+        name: data
+        dev: vdc
+        format: raw
+        path: $LAGO_INITFILE_PATH/data.raw
 nets:
   mgmt:
     type: nat
@@ -82,6 +87,11 @@ def _status(lago: LagoRunner) -> dict:
 def test_two_vms_two_nets_full_cycle(lago: LagoRunner) -> None:
     mgmt, data = _free_subnets(2)
     write_init_file(lago.cwd, TWO_NETS.format(mgmt=mgmt, data=data))
+    data_disk = lago.cwd / "data.raw"
+    subprocess.run(
+        ["qemu-img", "create", "-f", "raw", str(data_disk), "32M"], check=True
+    )
+    data_disk.chmod(0o666)
     lago("init")
     prefix = lago.cwd / ".lago" / "default"
     assert (prefix / "initialized").is_file()
@@ -126,6 +136,17 @@ def test_two_vms_two_nets_full_cycle(lago: LagoRunner) -> None:
     assert lago("shell", "vm02", "hostname").stdout.strip() == "vm02"
     addrs = lago("shell", "vm01", "ip", "-4", "-o", "addr").stdout
     assert f"192.168.{data}.10/" in addrs
+    # the file disk (found through $LAGO_INITFILE_PATH) and the empty one
+    # vm02's root is on virtio-scsi, so its only virtio disk (data.raw) is vda
+    sizes = lago("shell", "vm02", "cat", "/sys/block/vda/size").stdout
+    assert int(sizes) * 512 == 32 * 1024 * 1024
+    assert (
+        int(lago("shell", "vm01", "cat", "/sys/block/vdb/size").stdout) * 512
+        == 64 << 20
+    )
+    # each VM's serial console is logged in the prefix
+    serial = prefix / "logs" / "vm01.serial.log"
+    assert "lago-tiny: ready" in serial.read_text(errors="replace")
 
     lago("stop")
     status = _status(lago)
@@ -144,21 +165,24 @@ def test_two_vms_two_nets_full_cycle(lago: LagoRunner) -> None:
 
 
 def test_two_environments_get_different_subnets(lago: LagoRunner) -> None:
-    init = """\
-    domains:
-      vm01:
-        memory: 256
-        vcpu: 1
-        nics:
-          - net: lago
-        disks:
-          - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-    nets:
-      lago: {type: nat, management: true}
-    """
-    write_init_file(lago.cwd, init)
-    lago("init", str(lago.cwd / "a"), "LagoInitFile")
-    lago("init", str(lago.cwd / "b"), "LagoInitFile")
+    # a JSON init file, as the original also accepted
+    init = {
+        "domains": {
+            "vm01": {
+                "memory": 256,
+                "vcpu": 1,
+                "nics": [{"net": "lago"}],
+                "disks": [
+                    {"template_name": "tiny", "type": "template", "name": "root",
+                     "dev": "vda", "format": "qcow2"}
+                ],
+            }
+        },
+        "nets": {"lago": {"type": "nat", "management": True}},
+    }  # fmt: skip
+    write_init_file(lago.cwd, json.dumps(init), name="init.json")
+    lago("init", str(lago.cwd / "a"), "init.json")
+    lago("init", str(lago.cwd / "b"), "init.json")
     nets = []
     for workdir in ("a", "b"):
         spec = json.loads((lago.cwd / workdir / "default/virt/net-lago").read_text())
