@@ -191,12 +191,14 @@ def test_unknown_vm_names(lago: LagoRunner) -> None:
 
 
 class _StallingHandler(http.server.BaseHTTPRequestHandler):
+    release = threading.Event()
+
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(1 << 30))
         self.end_headers()
         self.wfile.write(b"\0" * 4096)
-        time.sleep(60)
+        self.release.wait(60)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -204,8 +206,9 @@ class _StallingHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.usefixtures("snapshot")
 def test_interrupted_init_rolls_back(lago: LagoRunner) -> None:
+    _StallingHandler.release.clear()
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _StallingHandler)
-    server.daemon_threads = True
+    server.block_on_close = True  # server_close() joins the handler threads
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/big.img"
@@ -229,7 +232,9 @@ def test_interrupted_init_rolls_back(lago: LagoRunner) -> None:
         assert proc.returncode == 128 + signal.SIGTERM, stderr
         assert sorted(p.name for p in lago.cwd.iterdir()) == ["LagoInitFile"]
     finally:
+        _StallingHandler.release.set()
         server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.usefixtures("snapshot")
