@@ -193,14 +193,16 @@ class Prefix:
                     os.unlink(self.paths.prefix_lagofile())
 
     def destroy(self) -> None:
-        """Release leases, stop VMs and networks, remove the directory."""
+        """Stop VMs and networks, release the leases, remove the directory."""
         with LogTask(f"Destroy prefix {os.path.basename(self.prefix)}"):
-            self._release_leases()
             if self._has_virt():
                 try:
                     self.virt_env.stop()
-                except Exception as err:
+                except Exception as err:  # the daemon or objects may be gone
                     LOGGER.warning("Could not stop the environment cleanly: %s", err)
+            # only after stopping: a lease freed while its network still ran
+            # would hand the same subnet to the next environment
+            self._release_leases()
             if os.path.exists(self.paths.prefix_lagofile()):
                 os.unlink(self.paths.prefix_lagofile())
             shutil.rmtree(self.prefix, ignore_errors=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lago.errors import LagoUserException, TimerException
-from lago.utils import LockFile, atomic_write
+from lago.utils import LockFile, atomic_write, run_command
 
 LOGGER = logging.getLogger(__name__)
 
@@ -211,7 +211,14 @@ class SubnetStore:
         return f"192.168.{octet}.0"
 
     def _first_free_octet(self) -> int:
+        in_use = host_subnet_octets()
         for octet in range(self.min_third_octet, self.max_third_octet + 1):
+            if octet in in_use:
+                # a bridge left by an environment whose lease is gone (e.g. a
+                # libvirtd that found its transient networks again): libvirt
+                # would refuse a second network on that subnet
+                LOGGER.debug("Skipping 192.168.%d.0/24: in use on this host", octet)
+                continue
             lease = self._read_lease(octet)
             if lease is None or not lease.valid:
                 return octet
@@ -269,6 +276,20 @@ def _create_shared_file(path: Path) -> None:
         os.fchmod(fd, 0o660)
     finally:
         os.close(fd)
+
+
+def host_subnet_octets() -> set[int]:
+    """Third octets of the 192.168.x.0/24 addresses on this host's interfaces."""
+    result = run_command(["ip", "-o", "-4", "addr", "show"])
+    octets = set()
+    for line in result.out.splitlines() if result.code == 0 else []:
+        fields = line.split()
+        if "inet" in fields:
+            address = fields[fields.index("inet") + 1].split("/")[0]
+            parts = address.split(".")
+            if len(parts) == 4 and parts[:2] == ["192", "168"] and parts[2].isdigit():
+                octets.add(int(parts[2]))
+    return octets
 
 
 def acquire(uuid_path: str, subnet: str | None = None) -> str:

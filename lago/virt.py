@@ -177,13 +177,27 @@ class VirtEnv:
         return [net for net in self._nets_of(vms_to_stop) if net.name() not in in_use]
 
     def stop(self, vm_names: Iterable[str] | None = None) -> None:
+        """Power off VMs, then their networks; every item is tried even if
+        another fails (the first error is raised at the end), so that a
+        half-gone environment is still cleaned up as far as possible."""
         vms, nets, task = self._get_stop_shutdown_common_args(vm_names)
+        errors: list[BaseException] = []
+
+        def stop_one(item: Any) -> None:
+            try:
+                item.stop()
+            except Exception as err:
+                LOGGER.warning("Failed to stop %s: %s", item.name(), err)
+                errors.append(err)
+
         with LogTask(task):
             with LogTask("Stop vms"):
-                invoke_in_parallel(lambda vm: vm.stop(), vms)
+                invoke_in_parallel(stop_one, vms)
             with LogTask("Stop nets"):
                 for net in nets:
-                    net.stop()
+                    stop_one(net)
+        if errors:
+            raise errors[0]
 
     def shutdown(
         self, vm_names: Iterable[str] | None = None, reboot: bool = False

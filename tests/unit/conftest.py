@@ -150,3 +150,12 @@ def lago_cli(
     home.mkdir()
     xdg_dirs = [tmp_path / "xdg1", tmp_path / "xdg2"]
     return LagoCLI(home, xdg_dirs, entrypoints_cache, plugin_site)
+
+
+@pytest.fixture(autouse=True)
+def _no_host_subnets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests must not depend on the bridges of the machine they run on
+    (``make test`` runs them inside the sandbox, next to real networks)."""
+    from lago import subnet_lease
+
+    monkeypatch.setattr(subnet_lease, "host_subnet_octets", set)

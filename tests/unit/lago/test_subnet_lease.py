@@ -20,7 +20,8 @@ from lago.subnet_lease import (
     Lease,
     SubnetStore,
 )
-from lago.utils import LockFile
+from lago.subnet_lease import host_subnet_octets as real_host_subnet_octets
+from lago.utils import CommandStatus, LockFile
 
 RANGE = "192.168.200.0/24 - 192.168.255.0/24"
 FORK = multiprocessing.get_context("fork")
@@ -337,3 +338,22 @@ def test_exception_family() -> None:
     ):
         assert issubclass(cls, LagoSubnetLeaseException)
     assert issubclass(LagoSubnetLeaseException, LagoUserException)
+
+
+def test_automatic_lease_skips_subnets_in_use_on_the_host(
+    store: SubnetStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subnet_lease, "host_subnet_octets", lambda: {200, 201})
+    assert store.acquire(make_prefix(tmp_path, "p1")) == "192.168.202.0"
+
+
+def test_host_subnet_octets_reads_ip_addr(monkeypatch: pytest.MonkeyPatch) -> None:
+    output = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\n"
+        "5: abcd-lago-nic    inet 192.168.203.1/24 brd 192.168.203.255 scope global\n"
+        "6: eth0    inet 10.0.0.5/24 scope global eth0\n"
+    )
+    monkeypatch.setattr(
+        subnet_lease, "run_command", lambda cmd: CommandStatus(0, output, "")
+    )
+    assert real_host_subnet_octets() == {203}
