@@ -19,7 +19,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -257,16 +257,23 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
     username: str = "root",
     password: str | None = "123456",
     port: int = 22,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
     """Wait until ``true`` runs over ssh, for about ``connect_timeout`` s.
 
     Polls about once a second; after the deadline makes one last attempt
     with the configured tries, then raises :class:`LagoSSHTimeoutError`.
+    ``alive``, when given, is asked before each attempt: a machine that
+    stopped running will never answer, so waiting ends with an error.
     """
     target = Target(ip_addr, host_name, port, username, password, ssh_key)
     deadline = time.monotonic() + connect_timeout
     while time.monotonic() < deadline:
         began = time.monotonic()
+        if alive is not None and not alive():
+            raise LagoSSHTimeoutError(
+                f"Failed to connect remote shell to {target.host}: it is not running"
+            )
         if _answers(target):
             return
         # failed connections already took a second; a failing `true` did not

@@ -311,7 +311,7 @@ class VMPlugin(Plugin):
     def wait_for_ssh(self) -> None:
         ssh_mod.wait_for_ssh(
             self._require_ip(), host_name=self.name(),
-            connect_timeout=self.boot_time_sec(), **self._ssh_auth(),
+            connect_timeout=self.boot_time_sec(), alive=self.defined, **self._ssh_auth(),
         )  # fmt: skip
 
     def interactive_ssh(self, command: Sequence[str] | None = None) -> CommandStatus:

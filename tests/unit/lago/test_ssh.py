@@ -447,3 +447,17 @@ def test_interactive_with_tty_uses_a_pty_and_raw_mode(
     assert server.log.resizes == [(120, 40)]
     assert after == before
     assert signal.getsignal(signal.SIGWINCH) == handler
+
+
+def test_wait_for_ssh_stops_when_the_machine_is_gone() -> None:
+    started = time.monotonic()
+    with pytest.raises(ssh.LagoSSHTimeoutError) as err:
+        ssh.wait_for_ssh(
+            "127.0.0.1",
+            host_name="vm01",
+            connect_timeout=60,
+            port=9,
+            alive=lambda: False,
+        )
+    assert str(err.value) == "Failed to connect remote shell to vm01: it is not running"
+    assert time.monotonic() - started < 5
