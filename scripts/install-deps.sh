@@ -60,8 +60,13 @@ make_venv() {
         return
     fi
     log "installing lago and its Python dependencies into $VENV"
-    "$VENV/bin/pip" install -q --upgrade pip setuptools wheel
-    "$VENV/bin/pip" install -q -e "$ROOT[test]"
+    local pip_log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/pip" install --upgrade pip setuptools wheel &&
+        "$VENV/bin/pip" install -e "$ROOT[test]"; } >"$pip_log" 2>&1; then
+        tail -n 40 "$pip_log" >&2
+        log "pip install failed; full log in $pip_log"
+        exit 1
+    fi
     "$VENV/bin/python" -c 'import guestfs, libvirt, lago' || {
         log "virtualenv cannot import guestfs/libvirt/lago"
         exit 1
