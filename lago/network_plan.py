@@ -53,8 +53,9 @@ class NetworkPlan:
 
 def check_networks(
     domains: dict[str, Spec], nets: dict[str, Spec], source: str = "LagoInitFile"
-) -> None:
-    """The checks of :func:`plan_networks` that need no lease, for a dry run."""
+) -> str | None:
+    """The checks of :func:`plan_networks` that need no lease (a dry run);
+    returns the name of the management network."""
 
     def fail(message: str) -> NoReturn:
         raise NetworkConfigError(f"{source}: {message}")
@@ -63,6 +64,7 @@ def check_networks(
     mgmt = _management_net(nets, fail)
     _check_dns(nets, mgmt, fail)
     _check_domains(domains, nets, mgmt, fail)
+    return mgmt
 
 
 def plan_networks(
@@ -80,10 +82,7 @@ def plan_networks(
     def fail(message: str) -> NoReturn:
         raise NetworkConfigError(f"{source}: {message}")
 
-    _check_nets(nets, fail)
-    mgmt = _management_net(nets, fail)
-    _check_dns(nets, mgmt, fail)
-    _check_domains(domains, nets, mgmt, fail)
+    mgmt = check_networks(domains, nets, source)
 
     plan = NetworkPlan(store=store, management=mgmt)
     _init_nets(nets, mgmt)

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from lago import brctl
-from lago.config import config
 from lago.errors import LagoException
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.network_xml import network_xml
@@ -33,12 +32,7 @@ class Network:
 
     @property
     def libvirt_con(self) -> Any:
-        return lvutils.get_libvirt_connection(
-            name=self._env.uuid,
-            libvirt_url=config.get("libvirt_url"),
-            username=config.get("libvirt_username"),
-            password=config.get("libvirt_password"),
-        )
+        return lvutils.configured_connection(self._env.uuid)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -78,8 +72,17 @@ class Network:
         net = self._lookup()
         return bool(net is not None and net.isActive())
 
-    def _libvirt_xml(self) -> str:
+    def bridge_name(self) -> str:
         raise NotImplementedError
+
+    def _libvirt_xml(self) -> str:
+        return network_xml(
+            self._spec,
+            libvirt_name=self.libvirt_name(),
+            bridge_name=self.bridge_name(),
+            libvirt_version=self.libvirt_con.getLibVersion(),
+            compat_version=self._compat,
+        )
 
     def start(self, attempts: int = 5, timeout: float = 2) -> None:
         if self.alive():
@@ -102,34 +105,20 @@ class Network:
 
 
 class NATNetwork(Network):
-    def _libvirt_xml(self) -> str:
-        name = self.libvirt_name()
-        return network_xml(
-            self._spec,
-            libvirt_name=name,
-            bridge_name=lvutils.nat_bridge_name(name),
-            libvirt_version=self.libvirt_con.getLibVersion(),
-            compat_version=self._compat,
-        )
+    def bridge_name(self) -> str:
+        return lvutils.nat_bridge_name(self.libvirt_name())
 
 
 class BridgeNetwork(Network):
     """A network on a host bridge named like the libvirt network."""
 
-    def _libvirt_xml(self) -> str:
-        name = self.libvirt_name()
-        return network_xml(
-            self._spec,
-            libvirt_name=name,
-            bridge_name=name,
-            libvirt_version=self.libvirt_con.getLibVersion(),
-            compat_version=self._compat,
-        )
+    def bridge_name(self) -> str:
+        return self.libvirt_name()
 
     def start(self, attempts: int = 5, timeout: float = 2) -> None:
         if self.alive():
             return
-        bridge = self.libvirt_name()
+        bridge = self.bridge_name()
         made_bridge = not brctl.exists(bridge)
         if made_bridge:
             brctl.create(bridge)
@@ -142,7 +131,7 @@ class BridgeNetwork(Network):
 
     def stop(self) -> None:
         super().stop()
-        bridge = self.libvirt_name()
+        bridge = self.bridge_name()
         if brctl.exists(bridge):
             brctl.destroy(bridge)
 

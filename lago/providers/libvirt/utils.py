@@ -161,3 +161,15 @@ def _alive(conn: Any) -> bool:
         return bool(conn.isAlive())
     except Exception:  # a broken connection may raise anything from the binding
         return False
+
+
+def configured_connection(name: str) -> libvirt.virConnect:
+    """The connection the configuration names (``libvirt_url`` and credentials)."""
+    from lago.config import config
+
+    return get_libvirt_connection(
+        name=name,
+        libvirt_url=config.get("libvirt_url"),
+        username=config.get("libvirt_username"),
+        password=config.get("libvirt_password"),
+    )

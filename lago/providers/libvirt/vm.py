@@ -39,12 +39,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
     # -- libvirt plumbing -------------------------------------------------
     @property
     def libvirt_con(self) -> Any:
-        return lvutils.get_libvirt_connection(
-            name=self._env.uuid,
-            libvirt_url=config.get("libvirt_url"),
-            username=config.get("libvirt_username"),
-            password=config.get("libvirt_password"),
-        )
+        return lvutils.configured_connection(self._env.uuid)
 
     def host_facts(self) -> lvhost.HostFacts:
         return lvhost.probe_host(
