@@ -1,16 +1,14 @@
 """Small helpers used across Lago (the original's ``lago.utils`` names).
 
 Command running lives in :mod:`lago.process`, threads in :mod:`lago.parallel`,
+locks and timers in :mod:`lago.locks`, disk image tools in :mod:`lago.qemu_img`,
 exceptions in :mod:`lago.errors`; they are re-exported here because code
 written against the original imports them from ``lago.utils``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import errno
-import fcntl
 import functools
 import hashlib
 import json
@@ -18,9 +16,6 @@ import logging
 import os
 import re
 import shutil
-import signal
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +29,7 @@ from lago.errors import (
     LagoUserException,
     TimerException,
 )
+from lago.locks import EggTimer, ExceptionTimer, LockFile
 from lago.parallel import (
     VectorThread,
     func_vector,
@@ -47,6 +43,7 @@ from lago.process import (
     run_command_with_validation,
     run_interactive_command,
 )
+from lago.qemu_img import compress, cp, get_qemu_info, qemu_rebase, sparse
 
 __all__ = [
     "CommandStatus",
@@ -86,106 +83,6 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-
-
-class EggTimer:
-    """Tells whether ``timeout`` seconds have passed since it was made."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.start_time = time.monotonic()
-
-    def elapsed(self) -> bool:
-        return time.monotonic() - self.start_time > self.timeout
-
-
-class ExceptionTimer:
-    """Raises :class:`TimerException` in the main thread after ``timeout`` s.
-
-    Uses SIGALRM, so it only works in the main thread; elsewhere it is inert.
-    """
-
-    def __init__(self, timeout: float | None) -> None:
-        self.timeout = timeout
-        self._armed = False
-        self._previous: Any = None
-
-    def _raise(self, *_: Any) -> None:
-        raise TimerException(f"Passed timeout of {self.timeout} seconds")
-
-    def start(self) -> None:
-        if (
-            not self.timeout
-            or threading.current_thread() is not threading.main_thread()
-        ):
-            return
-        self._previous = signal.signal(signal.SIGALRM, self._raise)
-        signal.setitimer(signal.ITIMER_REAL, self.timeout)
-        self._armed = True
-
-    def stop(self) -> None:
-        if self._armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._previous)
-            self._armed = False
-
-    def __enter__(self) -> ExceptionTimer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class LockFile:
-    """An exclusive ``flock`` on ``path`` (created 0660), usable with ``with``.
-
-    ``timeout`` (seconds) bounds the wait; ``None`` waits forever. Expiry
-    raises :class:`TimerException`. The lock is compatible with the original,
-    which also used ``flock`` on the same files.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], timeout: float | None = None, **kwargs: Any
-    ) -> None:
-        self.path = os.fspath(path)
-        self.timeout = timeout
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        if Path(self.path).is_dir():
-            # flock works on a directory opened read-only
-            fd = os.open(self.path, os.O_RDONLY)
-        else:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o660)
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-            if deadline is not None and time.monotonic() >= deadline:
-                os.close(fd)
-                msg = f"Timed out after {self.timeout} s waiting for lock {self.path}"
-                raise TimerException(msg)
-            time.sleep(0.05)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> LockFile:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class RollbackContext:
@@ -345,103 +242,6 @@ def json_dump(obj: Any, f: IO[str]) -> None:
     json.dump(obj, f, indent=4)
 
 
-def get_qemu_info(
-    path: str, backing_chain: bool = False, fail_on_error: bool = True
-) -> Any:
-    """``qemu-img info`` as a dict, or a list of dicts for the whole chain."""
-    cmd = ["qemu-img", "info", "--output=json", "-U"]
-    if backing_chain:
-        cmd.append("--backing-chain")
-    cmd.append(path)
-    result = run_command(cmd)
-    if result.code:
-        if fail_on_error:
-            raise LagoException(
-                f"qemu-img info failed for {path}: {result.err.strip()}"
-            )
-        return [] if backing_chain else {}
-    return json.loads(result.out)
-
-
-def _image_format(path: str) -> str:
-    info = get_qemu_info(path)
-    return info.get("format", "raw")
-
-
-def qemu_rebase(
-    target: str,
-    backing_file: str,
-    safe: bool = True,
-    fail_on_error: bool = True,
-    backing_format: str | None = None,
-) -> CommandStatus:
-    """Point ``target`` at ``backing_file`` (``""``: make it standalone).
-
-    The backing format is always given explicitly, as qemu 6.1+ requires;
-    when not passed it is probed from ``backing_file`` (relative paths are
-    resolved against ``target``'s directory).
-    """
-    cmd = ["qemu-img", "rebase", "-b", backing_file]
-    if backing_file:
-        if backing_format is None:
-            resolved = Path(backing_file)
-            if not resolved.is_absolute():
-                resolved = Path(target).parent / resolved
-            backing_format = (
-                _image_format(str(resolved)) if resolved.exists() else "qcow2"
-            )
-        cmd += ["-F", backing_format]
-    if not safe:
-        cmd.insert(2, "-u")
-    cmd.append(target)
-    result = run_command(cmd)
-    if result.code and fail_on_error:
-        raise LagoException(f"qemu-img rebase of {target} failed: {result.err.strip()}")
-    return result
-
-
-def cp(input_file: str, output_file: str, fail_on_error: bool = True) -> CommandStatus:
-    """Copy keeping sparseness (``cp --sparse=always``)."""
-    result = run_command(["cp", "--sparse=always", input_file, output_file])
-    if result.code and fail_on_error:
-        raise LagoException(
-            f"Failed to copy {input_file} to {output_file}: {result.err.strip()}"
-        )
-    return result
-
-
-def sparse(
-    input_file: str, input_format: str, fail_on_error: bool = True
-) -> CommandStatus:
-    result = run_command(
-        [
-            "virt-sparsify",
-            "-q",
-            "-v",
-            "--format",
-            input_format,
-            "--in-place",
-            input_file,
-        ]
-    )
-    if result.code and fail_on_error:
-        raise LagoException(f"Failed to sparsify {input_file}: {result.err.strip()}")
-    return result
-
-
-def compress(
-    input_file: str, block_size: int, fail_on_error: bool = True
-) -> CommandStatus:
-    cmd = [
-        "xz", "--compress", "--keep", "--threads=0", "--best", "--force", "--verbose",
-        f"--block-size={block_size}", input_file,
-    ]  # fmt: skip
-    result = run_command(cmd)
-    if result.code and fail_on_error:
-        raise LagoException(f"Failed to compress {input_file}: {result.err.strip()}")
-    return result
-
-
 def add_timestamp_suffix(base_string: str) -> str:
     return f"{base_string}.{datetime.datetime.now():%Y-%m-%d_%H:%M:%S}"
 
@@ -466,16 +266,6 @@ def with_logging(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, **kwargs)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def directory_cleanup_on_error(path: str | os.PathLike[str]):
-    """Remove ``path`` if the block fails."""
-    try:
-        yield
-    except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
 
 
 def atomic_write(
