@@ -179,11 +179,20 @@ def _load_plugins() -> tuple[dict[str, Any], dict[str, Any]]:
         )
 
 
+def _wants_debug(argv: Sequence[str]) -> bool:
+    """``--loglevel debug`` asked for, known before argparse has run (errors
+    while loading the config or plugins happen first)."""
+    for index, arg in enumerate(argv):
+        if arg in ("-l", "--loglevel") and argv[index + 1 : index + 2] == ["debug"]:
+            return True
+        if arg in ("-ldebug", "--loglevel=debug"):
+            return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = any(arg in ("debug",) for arg in argv[:4]) and any(
-        arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in argv[:4]
-    )
+    debug = _wants_debug(argv)
     # before argparse, so that a broken config or plugin is reported plainly
     logging.getLogger().setLevel(logging.DEBUG)
     try:
