@@ -26,7 +26,12 @@ NETNS = os.environ.get("LAGO_NETNS", "lago-sandbox")
 LIBVIRT_URL = "qemu:///system"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORK_BASE = Path("/var/tmp/lago-functional")
-LOCAL_REPO = Path("/var/lib/lago/repos/lago-local/repo.metadata")
+# LAGO_TEST_TEMPLATE_REPO points the tests at another built repository (a
+# directory), e.g. one built from a changed template builder
+LOCAL_REPO = (
+    Path(os.environ.get("LAGO_TEST_TEMPLATE_REPO", "/var/lib/lago/repos/lago-local"))
+    / "repo.metadata"
+)
 
 
 def _in_sandbox() -> bool:
@@ -78,7 +83,13 @@ def pytest_collection_modifyitems(
 def local_repo() -> Path:
     if not LOCAL_REPO.exists():
         subprocess.run(
-            ["bash", str(REPO_ROOT / "scripts/build-templates.sh")], check=True
+            [
+                "bash",
+                str(REPO_ROOT / "scripts/build-templates.sh"),
+                "--repo-dir",
+                str(LOCAL_REPO.parent),
+            ],
+            check=True,
         )
     return LOCAL_REPO
 
