@@ -258,6 +258,21 @@ class SubnetStore:
                 except FileNotFoundError:
                     pass
 
+    def release_stale(self, subnet: str) -> bool:
+        """Delete the lease of ``subnet`` if its owner is gone; True if deleted.
+
+        Checked again under the store lock, so a lease taken meanwhile by a
+        live environment is kept.
+        """
+        octet = self._octet_of(subnet)[1]
+        with self._locked():
+            lease = self._read_lease(octet)
+            if lease is None or lease.valid:
+                return False
+            self._lease_path(octet).unlink(missing_ok=True)
+        LOGGER.debug("Released stale lease of 192.168.%d.0/24", octet)
+        return True
+
 
 def _uuid_matches(uuid_path: str, uuid: str) -> bool:
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -13,6 +14,8 @@ from lago.status import prefix_status
 from lago.verbs._context import in_prefix, locate
 from lago.workdir import Workdir, WorkdirError
 
+LOGGER = logging.getLogger(__name__)
+
 
 def _print(out_format: OutFormatPlugin, info: Any) -> None:
     sys.stdout.write(out_format.format(info) + "\n")
@@ -22,6 +25,36 @@ def _print(out_format: OutFormatPlugin, info: Any) -> None:
 @in_prefix()
 def do_status(prefix: Prefix, out_format: OutFormatPlugin, **kwargs: Any) -> None:
     _print(out_format, prefix_status(prefix))
+    _warn_unknown_objects(prefix)
+
+
+def _warn_unknown_objects(prefix: Prefix) -> None:
+    """Warn about libvirt objects named after this prefix that it does not know."""
+    from lago.errors import LagoException
+    from lago.providers.libvirt.orphans import unknown_objects
+    from lago.providers.libvirt.utils import (
+        configured_connection,
+        net_libvirt_name,
+        prefixed_name,
+    )
+
+    uuid = prefix.uuid
+    env = prefix.virt_env
+    try:
+        found = unknown_objects(
+            configured_connection("status"),
+            uuid,
+            [prefixed_name(uuid, name) for name in env.get_vms()],
+            [net_libvirt_name(uuid, name) for name in env.get_nets()],
+        )
+    except LagoException:
+        return
+    for name in found:
+        LOGGER.warning(
+            "libvirt object %s carries this environment's uuid but is not one of "
+            "its VMs or networks (`lago cleanup --orphans` lists leftovers)",
+            name,
+        )
 
 
 @cli_plugin(help="List the prefixes of a workdir")

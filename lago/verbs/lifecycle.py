@@ -61,10 +61,38 @@ def do_shutdown(
     prefix.shutdown(vm_names=vm_names or None, reboot=reboot)
 
 
-@cli_plugin(help="Stop the environment and mark the prefix as not initialized")
 @in_prefix()
-def do_cleanup(prefix: Prefix, **kwargs: Any) -> None:
+def _cleanup_prefix(prefix: Prefix, **kwargs: Any) -> None:
     prefix.cleanup()
+
+
+@cli_plugin(
+    help="Stop the environment and mark the prefix as not initialized; with "
+    "--orphans, list what crashed runs left behind instead"
+)
+@cli_plugin_add_argument(
+    "--orphans",
+    action="store_true",
+    help="List libvirt domains, networks, bridges and leases whose environment "
+    "is gone (no prefix needed)",
+)
+@cli_plugin_add_argument(
+    "-y", "--yes", action="store_true", help="With --orphans: remove them"
+)
+def do_cleanup(
+    prefix: Prefix | None = None,
+    orphans: bool = False,
+    yes: bool = False,
+    **kwargs: Any,
+) -> None:
+    if orphans:
+        from lago.verbs.orphans import cleanup_orphans
+
+        cleanup_orphans(yes=yes, **kwargs)
+    elif prefix is not None:
+        prefix.cleanup()
+    else:
+        _cleanup_prefix(**kwargs)
 
 
 def _confirm(path: str) -> bool:
