@@ -88,6 +88,8 @@ def _add_global_options(
         "--reposync-dir", default="/var/lib/lago", help="Unused; kept for compatibility"
     )
     add("--ignore-warnings", action="store_true", help="Do not show Python warnings")
+    add("--log-format", default="text", choices=["text", "json"],
+        help="Terminal log as coloured task tree (text) or JSON lines (json)")  # fmt: skip
 
 
 def create_parser(
@@ -122,18 +124,23 @@ def _add_verb(verbs: Any, name: str, plugin: Any) -> None:
 
 
 def setup_logging(
-    loglevel: str, logdepth: int, ignore_warnings: bool
-) -> log_utils.TaskHandler:
+    loglevel: str, logdepth: int, ignore_warnings: bool, log_format: str = "text"
+) -> logging.Handler:
+    from lago.log_json import JSONTaskHandler
+
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
-    for handler in list(root.handlers):
-        if isinstance(handler, log_utils.TaskHandler):
-            root.removeHandler(handler)
-    handler = log_utils.TaskHandler(
-        level=logging.getLevelName(loglevel.upper()),
-        task_tree_depth=logdepth,
-        stream=sys.stderr,
-    )
+    for old in list(root.handlers):
+        if isinstance(old, log_utils.TaskHandler | JSONTaskHandler):
+            root.removeHandler(old)
+    level = logging.getLevelName(loglevel.upper())
+    handler: logging.Handler
+    if log_format == "json":
+        handler = JSONTaskHandler(stream=sys.stderr, level=level)
+    else:
+        handler = log_utils.TaskHandler(
+            level=level, task_tree_depth=logdepth, stream=sys.stderr
+        )
     root.addHandler(handler)
     log_utils.hide_paramiko_logs()
     log_utils.hide_stevedore_logs()
@@ -152,7 +159,23 @@ def _red(text: str) -> str:
     return log_utils.ColorFormatter.colored("red", text)
 
 
+def _json_log() -> Any:
+    from lago.log_json import JSONTaskHandler
+
+    return next(
+        (h for h in logging.getLogger().handlers if isinstance(h, JSONTaskHandler)),
+        None,
+    )
+
+
 def _report(err: BaseException, debug: bool) -> int:
+    json_log = _json_log()
+    if json_log is not None:
+        # machines reading the JSON lines get the failure as one more line
+        code = err.exit_code if isinstance(err, LagoException) else 1
+        LOGGER.debug("error", exc_info=err)
+        json_log.write_error(err, code)
+        return code
     if isinstance(err, LagoException):
         message = str(err).strip() or type(err).__name__
         hint = f"\n{err.hint}" if err.hint else ""
@@ -204,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.exit(_report(err, debug))
     args = parser.parse_args(argv)
     config.update_args(args)
-    setup_logging(args.loglevel, args.logdepth, args.ignore_warnings)
+    setup_logging(args.loglevel, args.logdepth, args.ignore_warnings, args.log_format)
     if not getattr(args, "verb", None):
         parser.print_help()
         sys.exit(1)

@@ -69,6 +69,8 @@ default_vm_provider = local-libvirt
 lease_dir = /var/lib/lago/subnets
 # unused; kept for compatibility
 reposync_dir = /var/lib/lago
+# terminal log as coloured task tree (text) or json lines (json)
+log_format = text
 
 """
 
