@@ -24,7 +24,7 @@ import yaml
 from lago.errors import InitFileError
 from lago.initfile_schema import check_domain, check_net
 from lago.initfile_values import FieldError, as_mapping, as_name, show
-from lago.utils import load_virt_stream
+from lago.yaml_strict import YAMLContentError, load_init_text
 
 __all__ = [
     "InitFile",
@@ -92,8 +92,9 @@ def validate(data: Any, source: str) -> None:
 
 def _parse(file_path: Path, source: str) -> dict[str, Any]:
     try:
-        with file_path.open("rb") as stream:
-            return load_virt_stream(stream)
+        return load_init_text(file_path.read_bytes())
+    except YAMLContentError as err:
+        raise InitFileError(f"{source}: {err}") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

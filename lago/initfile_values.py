@@ -22,7 +22,7 @@ Checker = Callable[[Any, str], Any]
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
 # qemu-img sizes: bytes, or a number with a K/M/G/T/P/E (or B) suffix
-_SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[bBkKmMgGtTpPeE]?$")
+_SIZE_RE = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)[bBkKmMgGtTpPeE]?$")
 # names become file names and libvirt names: no path separators or blanks
 _NAME_RE = re.compile(r"^[^/\s]+$")
 
@@ -163,7 +163,8 @@ def as_size(value: Any, path: str) -> str | int:
     """A ``qemu-img create`` size: bytes as an integer, or ``10G``/``512M``."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if isinstance(value, str) and _SIZE_RE.match(value):
+    match = _SIZE_RE.match(value) if isinstance(value, str) else None
+    if match and float(match.group("number")) > 0:
         return value
     raise fail(path, "a size like 10G, 512M or a number of bytes", value)
 

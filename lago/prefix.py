@@ -181,7 +181,9 @@ class Prefix:
             for net in self.virt_env.get_nets().values()
             if net.gw() and net.spec.get("type", "nat") == "nat"
         ]
-        SubnetStore(config.get("lease_dir")).release(gateways)
+        SubnetStore(config.get("lease_dir")).release(
+            gateways, uuid_path=self.paths.uuid()
+        )
 
     def cleanup(self) -> None:
         """Stop everything and mark the prefix uninitialized."""

@@ -239,11 +239,14 @@ class SubnetStore:
             )
         return octet
 
-    def release(self, subnets: Iterable[str | None] | str | None) -> None:
+    def release(
+        self, subnets: Iterable[str | None] | str | None, uuid_path: str | None = None
+    ) -> None:
         """Delete the leases of ``subnets`` (networks or gateways).
 
-        ``None`` entries and subnets without a lease file are ignored;
-        ownership is not checked (the original did not either).
+        ``None`` entries and subnets without a lease file are ignored. With
+        ``uuid_path``, only leases owned by that prefix are deleted: a copy of
+        a workdir (same subnets, another path) must not free the original's.
         """
         if subnets is None or isinstance(subnets, str):
             subnets = [subnets]
@@ -252,11 +255,17 @@ class SubnetStore:
             return
         with self._locked():
             for octet in octets:
-                try:
-                    self._lease_path(octet).unlink()
-                    LOGGER.debug("Released subnet 192.168.%d.0/24", octet)
-                except FileNotFoundError:
-                    pass
+                lease = self._read_lease(octet)
+                if lease is None:
+                    continue
+                if uuid_path is not None and not _same_owner(lease, uuid_path):
+                    LOGGER.debug(
+                        "Keeping 192.168.%d.0/24: leased by %s, not %s",
+                        octet, lease.uuid_path, uuid_path,
+                    )  # fmt: skip
+                    continue
+                self._lease_path(octet).unlink(missing_ok=True)
+                LOGGER.debug("Released subnet 192.168.%d.0/24", octet)
 
     def release_stale(self, subnet: str) -> bool:
         """Delete the lease of ``subnet`` if its owner is gone; True if deleted.
@@ -272,6 +281,16 @@ class SubnetStore:
             self._lease_path(octet).unlink(missing_ok=True)
         LOGGER.debug("Released stale lease of 192.168.%d.0/24", octet)
         return True
+
+
+def _same_owner(lease: Lease, uuid_path: str) -> bool:
+    """The lease names ``uuid_path`` (symlinks resolved) and its uuid."""
+    if os.path.realpath(lease.uuid_path or "/nonexistent") != os.path.realpath(
+        uuid_path
+    ):
+        return False
+    # the prefix may already be half gone: a missing uuid file still matches
+    return not os.path.exists(uuid_path) or _uuid_matches(uuid_path, lease.uuid)
 
 
 def _uuid_matches(uuid_path: str, uuid: str) -> bool:

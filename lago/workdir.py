@@ -25,6 +25,15 @@ class PrefixNotFound(LagoLookupError):
     pass
 
 
+def check_prefix_name(name: str) -> None:
+    """A prefix is a directory of the workdir: its name is one path component."""
+    if not name or name in (".", "..", "current") or "/" in name or "\0" in name:
+        raise WorkdirError(
+            f"Invalid prefix name {name!r}: it names a directory inside the "
+            "workdir, so it cannot be empty, '.', '..' or 'current', nor contain '/'"
+        )
+
+
 class LagoPrefixAlreadyExistsError(LagoUserException):
     def __init__(self, prefix_name: str, workdir_path: str) -> None:
         super().__init__(
@@ -134,6 +143,7 @@ class Workdir:
         self.set_current("default" if "default" in names else names[-1])
 
     def add_prefix(self, name: str, *args: Any, **kwargs: Any) -> Prefix:
+        check_prefix_name(name)
         if os.path.lexists(self.join(name)):
             raise LagoPrefixAlreadyExistsError(name, self.path)
         prefix = self.prefix_class(self.join(name))
@@ -146,6 +156,7 @@ class Workdir:
     def initialize(
         self, prefix_name: str = "default", *args: Any, **kwargs: Any
     ) -> Prefix:
+        check_prefix_name(prefix_name)
         os.makedirs(self.path, exist_ok=True)
         self.loaded = True
         prefix = self.add_prefix(prefix_name, *args, **kwargs)

@@ -15,7 +15,7 @@ from lago.network_plan import check_networks
 from lago.plugins.cli import cli_plugin, cli_plugin_add_argument
 from lago.populate import TemplateSource
 from lago.utils import deepcopy
-from lago.workdir import Workdir
+from lago.workdir import Workdir, check_prefix_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ def do_init(
     )
     os.environ["LAGO_INITFILE_PATH"] = os.path.dirname(init_path)
     name = "default" if prefix_name in (None, "current") else prefix_name
+    check_prefix_name(name)
     templates = TemplateSource(
         repo_path=template_repo_path,
         store_path=os.path.abspath(template_store or "/var/lib/lago/store"),

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from lago.errors import LagoException, LagoUserException
 from lago.plugins.cli import cli_plugin, cli_plugin_add_argument
 from lago.prefix import Prefix
 from lago.verbs._context import in_prefix
@@ -114,21 +115,36 @@ def _confirm(path: str) -> bool:
     action="store_true",
     help="Destroy every prefix of the workdir, and the workdir",
 )
+@cli_plugin_add_argument(
+    "--force",
+    action="store_true",
+    help="Delete the prefix even when libvirt cannot be reached (its VMs and "
+    "networks are then left running)",
+)
 @in_prefix()
 def do_destroy(
     prefix: Prefix,
     workdir: Workdir | None,
     yes: bool = False,
     all_prefixes: bool = False,
+    force: bool = False,
     **kwargs: Any,
 ) -> None:
     if all_prefixes and workdir is not None:
         target = f"all the prefixes under {workdir.path}"
+        if os.path.islink(workdir.path):
+            # as the original: a linked workdir loses its link, not its prefixes
+            target = f"the link {workdir.path}"
     else:
         target = prefix.paths.prefix_path
     if not yes and not _confirm(target):
         LOGGER.info("Aborting on user input")
         return
+    if all_prefixes and workdir is not None and os.path.islink(workdir.path):
+        os.unlink(workdir.path)
+        return
+    victims = list(workdir.prefixes.values()) if all_prefixes and workdir else [prefix]
+    _check_libvirt(victims, force)
     if workdir is None:
         if os.path.islink(prefix.paths.prefix_path):
             os.unlink(prefix.paths.prefix_path)
@@ -142,3 +158,38 @@ def do_destroy(
         name for name, candidate in workdir.prefixes.items() if candidate is prefix
     )
     workdir.destroy([name])
+
+
+class LibvirtUnreachable(LagoUserException):
+    """``destroy`` refused: the environment's VMs may still run."""
+
+
+def _check_libvirt(prefixes: list[Prefix], force: bool) -> None:
+    """Refuse to forget VMs and networks that may still run, unless forced."""
+    from lago.providers.libvirt.utils import configured_connection, net_libvirt_name
+
+    try:
+        configured_connection("destroy")
+        return
+    except LagoException as err:
+        reason = str(err)
+    if not force:
+        raise LibvirtUnreachable(
+            f"{reason}; nothing was destroyed, as the VMs and networks may still run",
+            hint="start libvirt again, or add --force to delete the prefix anyway",
+        )
+    for prefix in prefixes:
+        try:
+            env = prefix.virt_env
+            uuid = prefix.uuid
+            left = [f"{uuid[:8]}-{name}" for name in env.get_vms()] + [
+                net_libvirt_name(uuid, name) for name in env.get_nets()
+            ]
+        except Exception:  # a half-made prefix: say what we can
+            left = []
+        LOGGER.warning(
+            "libvirt is unreachable: whatever of %s still runs there is left "
+            "behind%s; `lago cleanup --orphans` removes it later",
+            prefix.paths.prefix_path,
+            f" ({', '.join(left)})" if left else "",
+        )

@@ -411,6 +411,43 @@ def test_self_referring_alias(tmp_path: Path) -> None:
     )
 
 
+def test_duplicate_keys_are_refused_naming_both_lines(tmp_path: Path) -> None:
+    content = (
+        b"domains:\n  vm01: {memory: 256}\n  vm02: {}\n  vm01: {memory: 512}\n"
+        b"nets: {lago: {}}\n"
+    )
+    assert _load_error(tmp_path, content) == (
+        "LagoInitFile: line 4: duplicate key 'vm01' (first at line 2)"
+    )
+    flow = b"domains: {}\nnets: {lago: {type: nat, type: bridge}}\n"
+    assert _load_error(tmp_path, flow) == (
+        "LagoInitFile: line 2: duplicate key 'type' (first at line 2)"
+    )
+
+
+def test_merge_keys_may_override_without_being_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "LagoInitFile"
+    path.write_bytes(
+        b"base: &b {memory: 256, vcpu: 1}\n"
+        b"domains:\n  vm01:\n    <<: *b\n    memory: 512\n    nics: [{net: n}]\n"
+        b"nets: {n: {}}\n"
+    )
+    assert load_init_file(path).raw["domains"]["vm01"]["memory"] == 512
+
+
+def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    content = ("\n".join(lines) + "\ndomains: {}\nnets: {bomb: *a8}\n").encode()
+    assert len(content) < 1000
+    assert _load_error(tmp_path, content).startswith("LagoInitFile: line ")
+    assert _load_error(tmp_path, content).endswith(
+        "aliases expand to more than 200000 values"
+    )
+
+
 def test_python_tags_are_refused(tmp_path: Path) -> None:
     content = b"domains: !!python/object:os.system {}\nnets: {}\n"
     assert _load_error(tmp_path, content) == (
@@ -752,6 +789,18 @@ BAD: list[tuple[str, Mutation, str]] = [
         lambda d: _add_disk(d, type="empty", size="10 gigs"),
         "domains.vm01.disks[1].size: expected a size like 10G, 512M or a number "
         "of bytes, got '10 gigs'",
+    ),
+    (
+        "empty-disk-zero-size-text",
+        lambda d: _add_disk(d, type="empty", size="0"),
+        "domains.vm01.disks[1].size: expected a size like 10G, 512M or a number "
+        "of bytes, got '0'",
+    ),
+    (
+        "empty-disk-zero-size-with-unit",
+        lambda d: _add_disk(d, type="empty", size="0.0G"),
+        "domains.vm01.disks[1].size: expected a size like 10G, 512M or a number "
+        "of bytes, got '0.0G'",
     ),
     (
         "file-disk-without-source",

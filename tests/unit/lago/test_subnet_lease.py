@@ -357,3 +357,37 @@ def test_host_subnet_octets_reads_ip_addr(monkeypatch: pytest.MonkeyPatch) -> No
         subnet_lease, "run_command", lambda cmd: CommandStatus(0, output, "")
     )
     assert real_host_subnet_octets() == {203}
+
+
+def test_release_by_owner_keeps_other_prefixes_leases(
+    store: SubnetStore, tmp_path: Path
+) -> None:
+    original = make_prefix(tmp_path, "original")
+    store.acquire(original)
+    # a copy of the workdir: same subnets in its specs, same uuid, other path
+    copy = make_prefix(tmp_path, "copy", Path(original).read_text())
+    store.release(["192.168.200.1"], uuid_path=copy)
+    assert lease_names(store) == ["200.lease"]
+    linked = tmp_path / "link"
+    linked.symlink_to(tmp_path / "original")
+    store.release(["192.168.200.1"], uuid_path=str(linked / "uuid"))
+    assert lease_names(store) == []
+
+
+def test_release_by_owner_of_a_half_removed_prefix(store: SubnetStore, tmp_path: Path) -> None:  # fmt: skip
+    prefix = make_prefix(tmp_path, "p")
+    store.acquire(prefix)
+    Path(prefix).unlink()
+    store.release(["192.168.200.0"], uuid_path=prefix)
+    assert lease_names(store) == []
+
+
+def test_release_stale_keeps_live_leases(store: SubnetStore, tmp_path: Path) -> None:
+    live = make_prefix(tmp_path, "live")
+    gone = make_prefix(tmp_path, "gone")
+    store.acquire(live)
+    store.acquire(gone)
+    Path(gone).unlink()
+    assert not store.release_stale("192.168.200.0/24")
+    assert store.release_stale("192.168.201.0/24")
+    assert lease_names(store) == ["200.lease"]
