@@ -28,11 +28,11 @@ from lago.verbs._context import in_prefix
 )  # fmt: skip
 @cli_plugin_add_argument(
     "-d", "--dst-dir", default=".", metavar="DIR",
-    help="Directory to export to (created if missing; default: .)",
+    help="Directory to export to, created if missing (default: the current one)",
 )  # fmt: skip
 @cli_plugin_add_argument(
     "--init-file-name", default="LagoInitFile",
-    help="Name of the init file written beside the disks (default: LagoInitFile)",
+    help="Name of the init file written beside the disks",
 )  # fmt: skip
 @cli_plugin_add_argument(
     "--collect-only", action="store_true",
