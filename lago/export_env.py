@@ -91,31 +91,30 @@ def export_vms(env: Any, request: ExportRequest) -> dict[str, list[str]] | None:
         and nothing is exported
     """
     dst = os.path.realpath(os.path.expanduser(request.dst_dir or "."))
+    # checked before anything is created or logged as started
+    vms = vms_to_export(env, request.vms_names)
+    init_path = os.path.join(dst, request.init_file_name)
+    planned: list[str] = []
+    if not request.collect_only:
+        planned = _planned_paths(vms, dst)
+        _check_free(planned)
+        if os.path.lexists(init_path):
+            raise LagoExportError(
+                f"Export destination already holds {init_path}: "
+                "remove it or choose another --init-file-name"
+            )
     with LogTask(f"Exporting disks to: {dst}"):
-        vms = vms_to_export(env, request.vms_names)
         created = _make_dst(dst)
         if request.collect_only:
             return {
                 vm.name(): vm.export_disks(dst_dir=dst, collect_only=True) for vm in vms
             }
-        init_path = os.path.join(dst, request.init_file_name)
-        try:
-            planned = _planned_paths(vms, dst)
-            _check_free(planned)
-            if os.path.lexists(init_path):
-                raise LagoExportError(
-                    f"Export destination already holds {init_path}: "
-                    "remove it or choose another --init-file-name"
-                )
-        except BaseException:
-            _undo([], dst, created)
-            raise
-        # from here on, every planned file is this export's own
+        # every planned file is this export's own: none existed above
         try:
             _export_all(vms, dst, request)
             env.generate_init(init_path, request.out_format, vms)
         except BaseException:
-            _undo([*planned, init_path], dst, created)
+            _undo(planned, init_path, dst, created)
             raise
     return None
 
@@ -136,9 +135,11 @@ def _export_all(vms: list[Any], dst: str, request: ExportRequest) -> None:
             export_one(vm)
 
 
-def _undo(written: list[str], dst: str, created: bool) -> None:
-    for path in written:
+def _undo(disks: list[str], init_path: str, dst: str, created: bool) -> None:
+    for path in disks:
         remove_targets(path)
+    if os.path.lexists(init_path):
+        os.unlink(init_path)
     if created:
         try:
             os.rmdir(dst)

@@ -30,9 +30,8 @@ nets:
 MARKER = "/root/exported-marker"
 
 
-def _last_line(stderr: str) -> str:
-    lines = [line for line in ANSI.sub("", stderr).splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+def _lines(stderr: str) -> list[str]:
+    return [line for line in ANSI.sub("", stderr).splitlines() if line.strip()]
 
 
 def _qemu_info(path: Path) -> dict:
@@ -82,8 +81,7 @@ def test_export_layered_standalone_compressed_and_rebuild(lago: LagoRunner) -> N
     # a running VM is refused, and nothing is created
     proc = lago("export", "-d", "refused", check=False)
     assert proc.returncode != 0
-    assert "The following vms must be off:" in ANSI.sub("", proc.stderr)
-    assert _last_line(proc.stderr) == "vm01"
+    assert _lines(proc.stderr) == ["The following vms must be off:", "vm01"]
     assert not (lago.cwd / "refused").exists()
 
     lago("stop")
@@ -92,7 +90,7 @@ def test_export_layered_standalone_compressed_and_rebuild(lago: LagoRunner) -> N
     # an unknown VM is refused
     proc = lago("export", "-n", "nope", "-d", "refused", check=False)
     assert proc.returncode != 0
-    assert _last_line(proc.stderr) == "Entity nope does not exist"
+    assert _lines(proc.stderr) == ["Entity nope does not exist"]
     assert not (lago.cwd / "refused").exists()
 
     # --collect-only prints the source disks and writes nothing
@@ -128,7 +126,8 @@ def test_export_layered_standalone_compressed_and_rebuild(lago: LagoRunner) -> N
     exported = _tree(layered)
     proc = lago("export", "-d", "layered", check=False)
     assert proc.returncode != 0
-    assert "already holds" in _last_line(proc.stderr)
+    [line] = _lines(proc.stderr)
+    assert line.startswith(f"Export destination already holds {layered}/vm01_")
     assert _tree(layered) == exported
 
     # standalone: a whole image with no backing file

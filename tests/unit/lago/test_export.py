@@ -352,3 +352,68 @@ def test_a_good_export_writes_disks_then_the_init_file(tmp_path: Path) -> None:
     assert export_env.export_vms(env, _request(dst, init_file_name="Init")) is None
     assert sorted(p.name for p in dst.iterdir()) == ["Init", "a.raw"]
     assert env.inits == [str(dst / "Init")]
+
+
+def test_a_failed_init_file_takes_the_exported_disks_with_it(tmp_path: Path) -> None:
+    class BrokenInit(FakeEnv):
+        def generate_init(self, dst: str, out_format: Any, vms: list[FakeVM]) -> None:
+            Path(dst).write_text("half")
+            raise OSError("disk full")
+
+    env = BrokenInit(FakeVM("a", image=_image(tmp_path, "a.raw")))
+    dst = tmp_path / "existing"
+    dst.mkdir()
+    (dst / "LagoInitFile.hash").write_text("not ours")
+    with pytest.raises(OSError, match="disk full"):
+        export_env.export_vms(env, _request(dst))
+    assert [p.name for p in dst.iterdir()] == ["LagoInitFile.hash"]
+
+
+# -- init from an export: the metadata beside each image ----------------------
+
+
+def _disk_context(tmp_path: Path) -> Any:
+    from lago.disks import DiskContext
+    from lago.paths import Paths
+
+    prefix = tmp_path / "prefix"
+    (prefix / "images").mkdir(parents=True)
+
+    def no_template(name: str, version: str | None) -> tuple[str, dict[str, Any]]:
+        raise AssertionError(f"template {name} looked up")
+
+    return DiskContext(vm_name="vm01", paths=Paths(str(prefix)), resolve_template=no_template)  # fmt: skip
+
+
+def test_init_takes_disk_metadata_from_beside_an_exported_image(tmp_path: Path) -> None:
+    from lago.disks import create_disk
+
+    image = tmp_path / "vm01_root.qcow2"
+    _qemu_img("create", "-f", "qcow2", str(image), "8M")
+    (tmp_path / "vm01_root.qcow2.metadata").write_text(
+        json.dumps({"seed": "nocloud", "distro": "tiny", "sha1": "x"})
+    )
+    disk = {"type": "template", "template_type": "qcow2", "name": "root",
+            "dev": "vda", "format": "qcow2", "path": str(image),
+            "metadata": {"distro": "mine"}}  # fmt: skip
+    made = create_disk(_disk_context(tmp_path), disk)
+    assert made["metadata"] == {"seed": "nocloud", "distro": "mine", "sha1": "x"}
+    assert made["path"] == "$LAGO_PREFIX_PATH/images/vm01_root.qcow2"
+    copied = create_disk(
+        _disk_context(tmp_path / "other"),
+        {"type": "file", "name": "root", "dev": "vda", "format": "qcow2",
+         "path": str(image), "make_a_copy": True},
+    )  # fmt: skip
+    assert copied["metadata"]["seed"] == "nocloud"
+
+
+def test_init_of_a_plain_file_disk_gets_no_metadata(tmp_path: Path) -> None:
+    from lago.disks import create_disk
+
+    image = tmp_path / "data.raw"
+    image.write_bytes(b"")
+    made = create_disk(
+        _disk_context(tmp_path),
+        {"type": "file", "name": "data", "dev": "vdb", "format": "raw", "path": str(image)},
+    )  # fmt: skip
+    assert "metadata" not in made
