@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lago import qemu_img
@@ -133,7 +133,7 @@ class DiskExportManager(abc.ABC):
         self.write_lago_metadata()
         self.compress()
 
-    def _guarded(self, *steps: Any) -> None:
+    def _guarded(self, *steps: Callable[[], None]) -> None:
         """Run the steps; a failure leaves no file of this disk behind."""
         with LogTask(f"Exporting disk {self.name} to {os.path.dirname(self.dst)}"):
             try:
@@ -229,6 +229,7 @@ class FileExportManager(DiskExportManager):
         standalone: bool = True,
         **kwargs: Any,
     ) -> None:
+        # ``standalone`` is meaningless without a template: accepted, unused
         super().__init__(dst, disk_type, disk, do_compress, *args, **kwargs)
 
     def export(self) -> None:
