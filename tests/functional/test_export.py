@@ -138,8 +138,11 @@ def test_export_layered_standalone_compressed_and_rebuild(lago: LagoRunner) -> N
     assert _check_sidecars(standalone / "vm01_root.qcow2")["base"] == "None"
 
     # compressed (one disk after the other): the .xz replaces the image
-    lago("export", "-c", "--without-threads", "-n", "vm01", "-d", "compressed")
+    lago("export", "-c", "--without-threads", "-n", "vm01", "-d", "compressed",
+         "--init-file-name", "Rebuild")  # fmt: skip
     compressed = lago.cwd / "compressed"
+    assert (compressed / "Rebuild").is_file()
+    assert not (compressed / "LagoInitFile").exists()
     xz = compressed / "vm01_root.qcow2.xz"
     assert xz.exists() and not (compressed / "vm01_root.qcow2").exists()
     subprocess.run(["xz", "--decompress", str(xz)], check=True)
