@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lago.errors import LagoUserException
@@ -53,7 +55,7 @@ def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     if disk.get("template_type") == "qcow2":
         parent = _resolve_qcow2_parent(ctx, disk)
         _qemu_img_create(["-f", "qcow2", "-F", "qcow2", "-b", parent, path], path)
-        return {**disk, "path": saved}
+        return {**disk, "path": saved, **_with_sidecar(disk, parent)}
     base, metadata = ctx.resolve_template(
         disk["template_name"], disk.get("template_version")
     )
@@ -119,13 +121,35 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise DiskError(f"Disk file {path} of VM {ctx.vm_name} does not exist")
+    metadata = _with_sidecar(disk, path)
     if str(disk.get("make_a_copy", "")).lower() in ("true", "yes", "1"):
         copy = ctx.paths.images(os.path.basename(path))
         result = run_command(["cp", "--sparse=always", path, copy])
         if result.code:
             raise DiskError(f"Failed to copy {path} to {copy}: {result.err.strip()}")
-        return {**disk, "path": copy}
-    return {**disk, "path": path}
+        return {**disk, "path": copy, **metadata}
+    return {**disk, "path": path, **metadata}
+
+
+def _with_sidecar(disk: dict[str, Any], image: str) -> dict[str, Any]:
+    """``{"metadata": ...}``: the disk's own over that of ``<image>.metadata``
+    (empty when neither has any).
+
+    ``lago export`` writes the image's metadata there (the exported init
+    file leaves it out), so that a rebuilt VM is bootstrapped as its
+    template was, e.g. through a cloud-init seed.
+    """
+    sidecar = Path(image + ".metadata")
+    stored: dict[str, Any] = {}
+    if sidecar.is_file():
+        try:
+            loaded = json.loads(sidecar.read_text())
+        except (OSError, ValueError) as err:
+            LOGGER.warning("Ignoring unreadable %s: %s", sidecar, err)
+        else:
+            stored = loaded if isinstance(loaded, dict) else {}
+    merged = {**stored, **(disk.get("metadata") or {})}
+    return {"metadata": merged} if merged else {}
 
 
 def _download(url: str, target: str) -> None:

@@ -164,6 +164,29 @@ class Prefix:
     def get_paths(self) -> Paths:
         return self.paths
 
+    @expose
+    def export_vms(  # noqa: PLR0917 - the original's signature
+        self,
+        vms_names: list[str] | None = None,
+        standalone: bool = False,
+        export_dir: str = ".",
+        compress: bool = False,
+        init_file_name: str = "LagoInitFile",
+        out_format: Any = None,
+        collect_only: bool = False,
+        with_threads: bool = True,
+    ) -> dict[str, list[str]] | None:
+        """Export the VMs' disks and an init file that rebuilds them.
+
+        The VMs must be off. ``out_format`` (an output plugin, YAML by
+        default) writes the init file. With ``collect_only``, nothing is
+        exported: returns ``{vm name: [disk paths]}``.
+        """
+        return self.virt_env.export_vms(
+            vms_names, standalone, export_dir, compress, init_file_name,
+            out_format, collect_only, with_threads,
+        )  # fmt: skip
+
     def wait_for_ssh(self, vm_names: list[str] | None = None) -> None:
         self.virt_env.wait_for_ssh(vm_names)
 

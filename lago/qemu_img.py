@@ -105,3 +105,30 @@ def compress(
     if result.code and fail_on_error:
         raise LagoException(f"Failed to compress {input_file}: {result.err.strip()}")
     return result
+
+
+def convert(
+    src: str,
+    dst: str,
+    out_format: str,
+    backing_file: str | None = None,
+    backing_format: str | None = None,
+) -> CommandStatus:
+    """Copy an image with ``qemu-img convert``, leaving zero clusters out.
+
+    With ``backing_file`` (the backing file of ``src``), only the clusters
+    ``src`` itself holds are copied and ``dst`` is layered on that file;
+    without it the whole chain is flattened into ``dst``.
+    """
+    cmd = ["qemu-img", "convert", "-q", "-U", "-O", out_format]
+    if backing_file:
+        cmd += ["-B", backing_file]
+        if backing_format:
+            cmd += ["-F", backing_format]
+    cmd += [src, dst]
+    result = run_command(cmd)
+    if result.code:
+        raise LagoException(
+            f"Failed to copy {src} to {dst} with qemu-img convert: {result.err.strip()}"
+        )
+    return result

@@ -242,11 +242,51 @@ class VirtEnv:
                 env = {"nets": list(self._nets), "vms": list(self._vms)}
                 atomic_write(self.virt_path("env"), json.dumps(env, indent=4))
 
-    def get_env_spec(self) -> dict[str, Any]:
-        return {
-            "domains": {name: dict(vm.spec) for name, vm in self._vms.items()},
-            "nets": {name: dict(net.spec) for name, net in self._nets.items()},
+    def get_env_spec(self, filters: Iterable[str] | None = None) -> dict[str, Any]:
+        """A copy of the VM and network specs, without the keys ``filters``
+        names (``/``-separated paths, ``*`` for every key or item)."""
+        from lago.export_init import filtered_spec
+
+        spec = {
+            "domains": {name: vm.spec for name, vm in self._vms.items()},
+            "nets": {name: net.spec for name, net in self._nets.items()},
         }
+        return filtered_spec(spec, filters)
+
+    # -- export ---------------------------------------------------------------
+    def export_vms(  # noqa: PLR0917 - the original's signature
+        self,
+        vms_names: Iterable[str] | None,
+        standalone: bool,
+        dst_dir: str,
+        compress: bool,
+        init_file_name: str,
+        out_format: Any,
+        collect_only: bool = False,
+        with_threads: bool = True,
+    ) -> dict[str, list[str]] | None:
+        from lago.export_env import ExportRequest, export_vms
+
+        request = ExportRequest(
+            list(vms_names) if vms_names else None, standalone, dst_dir, compress,
+            init_file_name, out_format, collect_only, with_threads,
+        )  # fmt: skip
+        return export_vms(self, request)
+
+    def generate_init(
+        self,
+        dst: str,
+        out_format: Any,
+        vms_to_include: Iterable[Any],
+        filters: Iterable[str] | None = None,
+    ) -> None:
+        """Write the init file that rebuilds ``vms_to_include`` from an export."""
+        from lago.export_init import EXPORT_FILTERS, write_init
+
+        with LogTask(f"Exporting init file to: {dst}"):
+            names = [vm.name() for vm in vms_to_include]
+            spec = self.get_env_spec(filters or EXPORT_FILTERS)
+            write_init(dst, spec, names, out_format)
 
     @classmethod
     def from_prefix(cls, prefix: Any) -> VirtEnv:

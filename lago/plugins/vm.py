@@ -100,6 +100,12 @@ class VMProviderPlugin(Plugin):
     def interactive_console(self) -> CommandStatus:
         raise VMError(f"{self.vm.name()}: this provider has no console")
 
+    def export_disks(
+        self, standalone: bool, dst_dir: str, compress: bool, *args: Any, **kwargs: Any
+    ) -> list[str]:
+        """Copy the VM's disks into ``dst_dir`` (see :mod:`lago.export`)."""
+        raise VMError(f"{self.vm.name()}: this provider cannot export disks")
+
     def running(self) -> bool:
         return self.state() == "running"
 
@@ -184,6 +190,21 @@ class VMPlugin(Plugin):
 
     def interactive_console(self) -> CommandStatus:
         return self.provider.interactive_console()
+
+    def export_disks(
+        self,
+        standalone: bool = True,
+        dst_dir: str | None = None,
+        compress: bool = False,
+        collect_only: bool = False,
+        with_threads: bool = True,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Export this VM's disks; ``collect_only``: only their paths."""
+        return self.provider.export_disks(
+            standalone, dst_dir, compress, collect_only, with_threads, *args, **kwargs
+        )
 
     # -- what the spec says ---------------------------------------------
     @property

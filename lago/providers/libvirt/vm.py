@@ -227,6 +227,32 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             force_tcg=self.host_facts().domain_type == "qemu",
         )
 
+    # -- export -----------------------------------------------------------------
+    def export_disks(
+        self,
+        standalone: bool,
+        dst_dir: str,
+        compress: bool,
+        collect_only: bool = False,
+        with_threads: bool = True,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[str]:
+        from lago.export import VMExportManager
+
+        prefix_path = self._env.prefix.paths.prefix_path
+        disks = [
+            {**disk, "path": expand_path(disk["path"], prefix_path)}
+            for disk in self.vm.spec.get("disks", [])
+        ]
+        manager = VMExportManager(
+            disks, dst_dir, compress, with_threads, *args, standalone=standalone,
+            **kwargs,
+        )  # fmt: skip
+        if collect_only:
+            return manager.collect_paths()
+        return manager.export()
+
     # -- snapshots (arrive with their own issue) -------------------------
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         raise LagoSnapshotError(
