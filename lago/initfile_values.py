@@ -23,8 +23,6 @@ _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
 # qemu-img sizes: bytes, or a number with a K/M/G/T/P/E (or B) suffix
 _SIZE_RE = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)[bBkKmMgGtTpPeE]?$")
-# names become file names and libvirt names: no path separators or blanks
-_NAME_RE = re.compile(r"^[^/\s]+$")
 
 
 class FieldError(Exception):
@@ -177,15 +175,41 @@ def as_str_list(value: Any, path: str, expected: str, one: str) -> list[str]:
     return items
 
 
+# what each kind of name becomes: VM names are hostnames (DHCP reservations,
+# DNS records), network names end up in DNS names and bridge names, disk
+# names in file names; quotes, '<>&', ':' or non-ASCII break one of those
+_NAME_RULES: dict[str, tuple[str, str, int]] = {
+    "VM": ("-", "letters, digits and '-' (it is the VM's hostname)", 63),
+    "network": ("-_.", "letters, digits, '-', '_' and '.'", 64),
+    "disk": ("-_.+", "letters, digits, '-', '_', '.' and '+'", 100),
+}
+
+
 def as_name(value: Any, path: str, what: str) -> str:
-    """A VM, network or disk name: a non-empty string without '/' or blanks."""
+    """A VM, network or disk name that every place it ends up in accepts."""
     if value == "":
         raise FieldError(path, f"empty {what} name; every {what} needs a name")
     if not isinstance(value, str):
         raise fail(path, f"a {what} name (string)", value)
-    if not _NAME_RE.match(value):
+    extra, allowed, longest = _NAME_RULES.get(what, ("-_.", "letters, digits", 255))
+    bad = next(
+        (c for c in value if not (c.isascii() and (c.isalnum() or c in extra))), None
+    )
+    if bad is not None:
         raise FieldError(
-            path, f"invalid {what} name {value!r}: it must not contain '/' or spaces"
+            path,
+            f"invalid {what} name {value!r}: {bad!r} is not allowed, only {allowed}",
+        )
+    if not value[0].isalnum() or (what == "VM" and not value[-1].isalnum()):
+        edge = "start and end" if what == "VM" else "start"
+        raise FieldError(
+            path,
+            f"invalid {what} name {value!r}: it must {edge} with a letter or digit",
+        )
+    if len(value) > longest:
+        raise FieldError(
+            path,
+            f"invalid {what} name {value!r}: {len(value)} characters, at most {longest}",
         )
     return value
 

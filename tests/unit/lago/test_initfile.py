@@ -542,7 +542,36 @@ BAD: list[tuple[str, Mutation, str]] = [
     (
         "vm-name-slash",
         lambda d: d["domains"].update({"a/b": d["domains"].pop("vm01")}),
-        "domains: invalid VM name 'a/b': it must not contain '/' or spaces",
+        "domains: invalid VM name 'a/b': '/' is not allowed, only letters, digits "
+        "and '-' (it is the VM's hostname)",
+    ),
+    (
+        "vm-name-underscore",
+        lambda d: d["domains"].update({"vm_0": d["domains"].pop("vm01")}),
+        "domains: invalid VM name 'vm_0': '_' is not allowed, only letters, digits "
+        "and '-' (it is the VM's hostname)",
+    ),
+    (
+        "vm-name-markup",
+        lambda d: d["domains"].update({"a<b>&'": d["domains"].pop("vm01")}),
+        "domains: invalid VM name \"a<b>&'\": '<' is not allowed, only letters, "
+        "digits and '-' (it is the VM's hostname)",
+    ),
+    (
+        "vm-name-unicode",
+        lambda d: d["domains"].update({"vmé": d["domains"].pop("vm01")}),
+        "domains: invalid VM name 'vmé': 'é' is not allowed, only letters, digits "
+        "and '-' (it is the VM's hostname)",
+    ),
+    (
+        "vm-name-hyphen-end",
+        lambda d: d["domains"].update({"vm-": d["domains"].pop("vm01")}),
+        "domains: invalid VM name 'vm-': it must start and end with a letter or digit",
+    ),
+    (
+        "vm-name-too-long",
+        lambda d: d["domains"].update({"v" * 64: d["domains"].pop("vm01")}),
+        f"domains: invalid VM name '{'v' * 64}': 64 characters, at most 63",
     ),
     (
         "vm-name-number",
@@ -853,7 +882,14 @@ BAD: list[tuple[str, Mutation, str]] = [
     (
         "net-name-space",
         lambda d: d["nets"].update({"my net": {}}),
-        "nets: invalid network name 'my net': it must not contain '/' or spaces",
+        "nets: invalid network name 'my net': ' ' is not allowed, only letters, "
+        "digits, '-', '_' and '.'",
+    ),
+    (
+        "net-name-colon",
+        lambda d: d["nets"].update({"a:b": {}}),
+        "nets: invalid network name 'a:b': ':' is not allowed, only letters, "
+        "digits, '-', '_' and '.'",
     ),
     (
         "net-unknown-key",
