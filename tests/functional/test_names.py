@@ -1,8 +1,9 @@
 """Names in the guests: ``hostname -f`` and every VM's names resolve everywhere.
 
 Two VMs on two NAT networks (``mgmt`` is the management network, so its DNS
-domain is ``lago.local``). From each VM, the other VM and the VM itself must
-answer a ping by short name, by ``<vm>.lago.local`` and by each name of the
+domain is ``lago.local`` unless ``dns_domain_name`` says otherwise). From each
+VM, the other VM and the VM itself must answer a ping by short name, by
+``<vm>.<domain>`` and by each name of the
 network mapping (``<vm>-eth<i>``, ``<vm>-<net>``, ``<vm>-<net>-0``), and each
 name must lead to the address the prefix gave that NIC.
 """
@@ -18,7 +19,7 @@ import pytest
 
 from .conftest import LOCAL_REPO, LagoRunner, write_init_file
 
-DOMAIN = "lago.local"
+DEFAULT_DOMAIN = "lago.local"
 VMS = ("web", "db")
 MEMORY = {"tiny": 256, "debian12": 768}
 
@@ -26,7 +27,7 @@ INIT = """\
 domains:
 {domains}
 nets:
-  mgmt: {{type: nat, management: true}}
+  mgmt: {{type: nat, management: true{domain_key}}}
   data: {{type: nat}}
 """
 
@@ -64,14 +65,14 @@ def _template_missing(template: str) -> str | None:
     )
 
 
-def _expected_names(prefix: Path) -> dict[str, str]:
+def _expected_names(prefix: Path, domain: str) -> dict[str, str]:
     """Every name the prefix gives each VM, with the address it must reach."""
     virt = prefix / "virt"
     expected: dict[str, str] = {}
     for net in ("mgmt", "data"):
         expected.update(json.loads((virt / f"net-{net}").read_text())["mapping"])
     for vm in VMS:
-        expected[f"{vm}.{DOMAIN}"] = expected[vm]
+        expected[f"{vm}.{domain}"] = expected[vm]
     return expected
 
 
@@ -86,8 +87,14 @@ def _ping_all(lago: LagoRunner, vm: str, names: list[str]) -> dict[str, str]:
     return results
 
 
-@pytest.mark.parametrize("template", ["tiny", "debian12"])
-def test_names_resolve_in_every_vm(lago: LagoRunner, template: str) -> None:
+@pytest.mark.parametrize(
+    ("template", "domain"),
+    [("tiny", None), ("debian12", None), ("tiny", "corp.test")],
+    ids=["tiny", "debian12", "tiny-own-domain"],
+)
+def test_names_resolve_in_every_vm(
+    lago: LagoRunner, template: str, domain: str | None
+) -> None:
     reason = _template_missing(template)
     if reason:
         pytest.skip(reason)
@@ -95,24 +102,27 @@ def test_names_resolve_in_every_vm(lago: LagoRunner, template: str) -> None:
         DOMAIN_ENTRY.format(name=vm, memory=MEMORY[template], template=template)
         for vm in VMS
     )
-    write_init_file(lago.cwd, textwrap.dedent(INIT.format(domains=domains)))
+    domain_key = f", dns_domain_name: {domain}" if domain else ""
+    init = INIT.format(domains=domains, domain_key=domain_key)
+    write_init_file(lago.cwd, textwrap.dedent(init))
+    domain = domain or DEFAULT_DOMAIN
     lago("init")
     lago("start", "--wait-for-ssh", timeout=1200)
 
-    expected = _expected_names(lago.cwd / ".lago" / "default")
+    expected = _expected_names(lago.cwd / ".lago" / "default", domain)
     for vm in VMS:
         mapping = {
             f"{vm}-eth0", f"{vm}-mgmt", f"{vm}-mgmt-0",
             f"{vm}-eth1", f"{vm}-data", f"{vm}-data-0",
         }  # fmt: skip
-        assert mapping | {vm, f"{vm}.{DOMAIN}"} <= set(expected)
+        assert mapping | {vm, f"{vm}.{domain}"} <= set(expected)
     names = sorted(expected)
 
     for vm in VMS:
         assert lago("shell", vm, "hostname").stdout == f"{vm}\n"
-        assert lago("shell", vm, "hostname -f").stdout == f"{vm}.{DOMAIN}\n"
+        assert lago("shell", vm, "hostname -f").stdout == f"{vm}.{domain}\n"
         reached = _ping_all(lago, vm, names)
         # its own short and full names are the loopback alias of /etc/hosts
-        own = {vm: "127.0.1.1", f"{vm}.{DOMAIN}": "127.0.1.1"}
+        own = {vm: "127.0.1.1", f"{vm}.{domain}": "127.0.1.1"}
         wanted = {name: own.get(name, ip) for name, ip in expected.items()}
         assert reached == wanted, f"names as seen from {vm}"
