@@ -1,8 +1,8 @@
 """NoCloud seed volumes: first-boot provisioning without a libguestfs appliance.
 
 Images whose metadata says ``"seed": "nocloud"`` (the embedded templates)
-read a volume labelled ``cidata`` at boot and apply its hostname, SSH keys
-and root password. Writing that ISO takes milliseconds, where launching a
+read a volume labelled ``cidata`` at boot and apply its hostname (and the
+fully qualified name ``hostname -f`` prints), SSH keys and root password. Writing that ISO takes milliseconds, where launching a
 libguestfs appliance per disk took most of the original's ``init`` time.
 """
 
@@ -24,8 +24,22 @@ def supports_seed(disk_metadata: dict) -> bool:
     return (disk_metadata or {}).get("seed") == "nocloud"
 
 
-def _user_data(authorized_keys: list[str], root_password: str | None) -> str:
-    lines = ["#cloud-config", "ssh_authorized_keys:"]
+def _user_data(
+    authorized_keys: list[str],
+    root_password: str | None,
+    hostname: str | None = None,
+    fqdn: str | None = None,
+) -> str:
+    lines = ["#cloud-config"]
+    if fqdn:
+        # cloud-init's keys: the short name stays the host name, and
+        # /etc/hosts maps 127.0.1.1 to "<fqdn> <hostname>"
+        lines += [
+            f"hostname: {json.dumps(hostname)}",
+            f"fqdn: {json.dumps(fqdn)}",
+            "manage_etc_hosts: true",
+        ]
+    lines += ["ssh_authorized_keys:"]
     lines += [
         f"  - {json.dumps(key.strip())}" for key in authorized_keys if key.strip()
     ]
@@ -49,12 +63,20 @@ def make_seed(
     authorized_keys: list[str],
     root_password: str | None = None,
     instance_id: str | None = None,
+    *,
+    fqdn: str | None = None,
 ) -> None:
-    """Write a NoCloud ISO (label ``cidata``) at ``path``."""
+    """Write a NoCloud ISO (label ``cidata``) at ``path``.
+
+    ``fqdn`` (``<hostname>.<domain>``), when given, is what ``hostname -f``
+    prints in the guest.
+    """
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="lago-seed-") as tmp:
         workdir = Path(tmp)
-        (workdir / "user-data").write_text(_user_data(authorized_keys, root_password))
+        (workdir / "user-data").write_text(
+            _user_data(authorized_keys, root_password, hostname, fqdn)
+        )
         (workdir / "meta-data").write_text(
             _meta_data(instance_id or hostname, hostname)
         )

@@ -25,8 +25,9 @@ seed at boot, before sshd starts: a block device labelled ``cidata``
 
 * ``meta-data``: ``instance-id`` (a seed is applied once per instance id) and
   ``local-hostname`` (written to /etc/hostname and set);
-* ``user-data`` starting with ``#cloud-config``: ``hostname``,
-  ``ssh_authorized_keys`` (a list of root's keys, added to
+* ``user-data`` starting with ``#cloud-config``: ``hostname``, ``fqdn``
+  (the first name of 127.0.1.1 in /etc/hosts, before the host name, so
+  that ``hostname -f`` prints it), ``ssh_authorized_keys`` (a list of root's keys, added to
   /root/.ssh/authorized_keys, 0600 in a 0700 directory), ``password``
   (root's, plain text) and ``chpasswd`` with ``list`` (a ``|`` block of
   ``user:password`` lines, or ``- user:password`` items) or ``users``

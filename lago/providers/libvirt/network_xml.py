@@ -1,8 +1,8 @@
 """The libvirt network XML of a saved Lago network spec (FACTS 8.4).
 
 NAT networks get IPv4 and IPv6 ranges, a DHCP host entry per VM address and,
-on management networks, DNS records for every VM name. Values are escaped
-by Jinja2 autoescaping.
+on management networks, DNS records for every VM name and the DNS domain as
+the DHCP domain and search list. Values are escaped by Jinja2 autoescaping.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lago.dns_names import is_dns_name
 from lago.errors import InitFileError
 from lago.providers.libvirt.domain_xml import DEFAULT_MTU, MTU_VERSION, template_env
 from lago.utils import ipv4_to_mac, ver_cmp
@@ -20,6 +21,8 @@ from lago.utils import ipv4_to_mac, ver_cmp
 DNS_COMPAT_VERSION = "0.36.11"
 #: From libvirt 2.2.0 a non-management net can simply have DNS disabled.
 DNS_DISABLE_VERSION = 2002000
+#: From libvirt 5.6.0 a network may pass its own options to dnsmasq.
+DNSMASQ_OPTIONS_VERSION = 5006000
 V6_PREFIX = "fd8f:1391:3a82:{}::"
 
 
@@ -120,6 +123,18 @@ def dns_record(
     return None, Dns(attrs=(("enable", "no"),))
 
 
+def dhcp_search_domain(domain: str | None, libvirt_version: int) -> str | None:
+    """The domain to send as DHCP option 119 (search list), if any.
+
+    dnsmasq sends the ``<domain>`` as option 15 only; clients that build
+    their search list from option 119 need it there too. Only plain DNS
+    names are passed on, as the value lands in dnsmasq's configuration.
+    """
+    if libvirt_version < DNSMASQ_OPTIONS_VERSION or not domain:
+        return None
+    return domain if is_dns_name(domain) else None
+
+
 def _nat_xml(
     net_spec: Mapping[str, Any],
     libvirt_name: str,
@@ -146,6 +161,7 @@ def _nat_xml(
             dhcp=dhcp_record(net_spec, gw),
             mtu=mtu if libvirt_version > MTU_VERSION and mtu != DEFAULT_MTU else None,
             domain=domain,
+            search_domain=dhcp_search_domain(domain, libvirt_version),
             dns=dns,
         )
     )

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from lago import nocloud, sysprep
+from lago import dns_names, nocloud, sysprep
 from lago.config import config
 from lago.errors import LagoException, LagoUserException
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
@@ -197,6 +197,9 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             authorized_keys=[key],
             root_password=self.vm.root_password() or None,
             instance_id=f"{self._env.uuid}-{self.vm.name()}",
+            fqdn=dns_names.fqdn(
+                self.vm.name(), self.vm.mgmt_net.spec.get("dns_domain_name")
+            ),
         )
         disks = self.vm.spec["disks"]
         disks[:] = [disk for disk in disks if disk.get("name") != SEED_DISK_NAME]

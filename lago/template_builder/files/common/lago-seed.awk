@@ -1,12 +1,13 @@
 # lago-seed.awk: read a cloud-init NoCloud seed (meta-data, user-data) and print
 # what Lago's templates apply, one record a line, fields separated by a TAB:
-#   instance-id<TAB>ID          hostname<TAB>NAME
+#   instance-id<TAB>ID          hostname<TAB>NAME       fqdn<TAB>NAME
 #   key<TAB>SSH PUBLIC KEY      password<TAB>USER<TAB>PLAIN TEXT PASSWORD
 #
 # The subset honoured (block-style YAML only, no anchors, no flow lists):
 #   meta-data:  top-level "instance-id: X" and "local-hostname: X".
 #   user-data:  only if its first line is "#cloud-config"; top-level keys
 #     hostname: X                  (wins over local-hostname)
+#     fqdn: X                      (the name /etc/hosts gives this host)
 #     password: X                  (root's password, plain text)
 #     ssh_authorized_keys:         followed by "  - KEY" items (root's keys)
 #     chpasswd:                    with, indented below it, either
@@ -119,6 +120,7 @@ kind == "other" { next }
             next
         }
         if (k == "hostname" && v != "") hostname = v
+        else if (k == "fqdn" && v != "") fqdn = v
         else if (k == "password" && v != "") print "password\troot\t" v
         else if (k == "ssh_authorized_keys") section = "keys"
         else if (k == "chpasswd") section = "chpasswd"
@@ -171,4 +173,5 @@ kind == "other" { next }
 END {
     flush_user()
     if (hostname != "") print "hostname\t" hostname
+    if (fqdn != "") print "fqdn\t" fqdn
 }

@@ -104,3 +104,23 @@ def test_non_cloud_config_user_data_is_ignored(awk, tmp_path):
 
 def test_meta_data_alone(awk, tmp_path):
     assert parse(awk, tmp_path, meta="local-hostname: vm1\n") == [("hostname", "vm1")]
+
+
+def test_fqdn_follows_the_hostname(awk, tmp_path):
+    user = '#cloud-config\nhostname: "vm01"\nfqdn: "vm01.lago.local"\n'
+    records = parse(awk, tmp_path, "local-hostname: vm01\n", user)
+    assert records[-2:] == [("hostname", "vm01"), ("fqdn", "vm01.lago.local")]
+
+
+def test_the_seed_lago_writes(awk, tmp_path):
+    from lago import nocloud
+
+    user = nocloud._user_data(["ssh-rsa AAA k"], None, "vm01", "vm01.lago.local")
+    meta = nocloud._meta_data("iid-vm01", "vm01")
+    assert parse(awk, tmp_path, meta, user) == [
+        ("instance-id", "iid-vm01"),
+        ("hostname", "vm01"),
+        ("key", "ssh-rsa AAA k"),
+        ("hostname", "vm01"),
+        ("fqdn", "vm01.lago.local"),
+    ]

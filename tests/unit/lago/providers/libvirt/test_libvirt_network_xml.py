@@ -268,3 +268,37 @@ def test_test_driver_defines_the_xml_as_is(spec, compat):
     finally:
         net.undefine()
         conn.close()
+
+
+DNSMASQ = {"dnsmasq": "http://libvirt.org/schemas/network/dnsmasq/1.0"}
+
+
+def dnsmasq_options(root: ET.Element) -> list[str]:
+    return [
+        option.get("value")
+        for option in root.findall("dnsmasq:options/dnsmasq:option", DNSMASQ)
+    ]
+
+
+def test_management_domain_is_also_the_dhcp_search_list():
+    root = parse(MGMT)
+    assert root.find("domain").get("name") == "lago.local"
+    assert dnsmasq_options(root) == ["dhcp-option=option:domain-search,lago.local"]
+    other = parse(changed(MGMT, dns_domain_name="corp.example"))
+    assert dnsmasq_options(other) == ["dhcp-option=option:domain-search,corp.example"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "version"),
+    [
+        (DATA, 9000000),
+        (changed(MGMT, dns_domain_name=None), 9000000),
+        (changed(MGMT, dns_domain_name="bad,domain\nport=53"), 9000000),
+        (MGMT, 5005000),
+        (BRIDGE, 9000000),
+    ],
+    ids=["not-management", "no-domain", "not-a-dns-name", "old-libvirt", "bridge"],
+)
+def test_no_search_list_option(spec, version):
+    root = parse(spec, libvirt_version=version)
+    assert root.findall("dnsmasq:options", DNSMASQ) == []
