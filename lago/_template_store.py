@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lago._template_providers import TemplateError, TemplateHashError
+from lago.fileio import atomic_write, get_hash, json_dump
+from lago.locks import LockFile
 from lago.log_utils import LogTask
 from lago.process import run_command
-from lago.utils import LockFile, atomic_write, get_hash, json_dump
 
 if TYPE_CHECKING:
     from lago.templates import TemplateVersion

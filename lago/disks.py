@@ -12,7 +12,8 @@ from typing import Any
 
 from lago.errors import LagoUserException
 from lago.paths import Paths
-from lago.utils import get_qemu_info, run_command
+from lago.process import run_command
+from lago.qemu_img import get_qemu_info
 
 LOGGER = logging.getLogger(__name__)
 

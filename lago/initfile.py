@@ -24,7 +24,7 @@ import yaml
 from lago.errors import InitFileError
 from lago.initfile_schema import check_domain, check_net
 from lago.initfile_values import FieldError, as_mapping, as_name, show
-from lago.utils import load_virt_stream
+from lago.spec_data import load_virt_stream
 
 __all__ = [
     "InitFile",

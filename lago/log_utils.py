@@ -449,6 +449,17 @@ def setup_prefix_logging(logdir: str | os.PathLike[str]) -> None:
     root.addHandler(handler)
 
 
+def with_logging(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Log the call of ``func`` at debug level."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        logging.getLogger(func.__module__).debug("calling %s", func.__name__)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
 def hide_paramiko_logs() -> None:
     logging.getLogger("paramiko").setLevel(logging.WARNING)
 

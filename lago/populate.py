@@ -18,12 +18,14 @@ import lago
 from lago import disks as disks_mod
 from lago.config import config
 from lago.errors import LagoUserException
+from lago.fileio import atomic_write
 from lago.initfile import InitFile, expand_domain
 from lago.log_utils import LogTask
 from lago.network_plan import plan_networks
 from lago.parallel import invoke_in_parallel
+from lago.rollback import RollbackContext
+from lago.spec_data import deepcopy
 from lago.subnet_lease import SubnetStore
-from lago.utils import RollbackContext, atomic_write, deepcopy
 from lago.virt import VirtEnv
 
 LOGGER = logging.getLogger(__name__)

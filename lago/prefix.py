@@ -19,9 +19,9 @@ from lago.errors import LagoException
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.paths import Paths
+from lago.process import run_command
 from lago.sdk_utils import expose
 from lago.subnet_lease import SubnetStore
-from lago.utils import run_command
 from lago.virt import VirtEnv
 
 LOGGER = logging.getLogger(__name__)

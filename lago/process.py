@@ -111,3 +111,8 @@ def run_command_with_validation(
     if result.code and fail_on_error:
         raise LagoException(f"{msg}\n{result.err.strip()}")
     return result
+
+
+def service_is_enabled(name: str) -> bool:
+    """Whether systemd starts the host service ``name`` at boot."""
+    return run_command(["systemctl", "is-enabled", name]).code == 0

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lago.errors import LagoUserException, TimerException
-from lago.utils import LockFile, atomic_write, run_command
+from lago.fileio import atomic_write
+from lago.locks import LockFile
+from lago.process import run_command
 
 LOGGER = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from lago._template_providers import (
     urlopen,
 )
 from lago._template_store import TemplateStore
+from lago.locks import LockFile
 from lago.log_utils import log_always
-from lago.utils import LockFile
 
 __all__ = [
     "FileSystemTemplateProvider",

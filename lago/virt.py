@@ -10,12 +10,12 @@ from typing import Any
 
 from lago.config import config
 from lago.errors import LagoLookupError, LagoUserException
+from lago.fileio import atomic_write
 from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
 from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.network import Network, network_class
-from lago.utils import atomic_write
 
 LOGGER = logging.getLogger(__name__)
 

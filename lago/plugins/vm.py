@@ -28,8 +28,9 @@ from typing import Any
 
 from lago.config import config
 from lago.errors import LagoException, LagoUserException
+from lago.fileio import atomic_write
 from lago.plugins import PLUGIN_ENTRY_POINTS, Plugin, load_plugins
-from lago.utils import CommandStatus, atomic_write
+from lago.process import CommandStatus
 
 LOGGER = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from lago.log_utils import LogTask, setup_prefix_logging
 from lago.network_plan import check_networks
 from lago.plugins.cli import cli_plugin, cli_plugin_add_argument
 from lago.populate import TemplateSource
-from lago.utils import deepcopy
+from lago.spec_data import deepcopy
 from lago.workdir import Workdir
 
 LOGGER = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ import jinja2
 from markupsafe import Markup
 
 from lago.errors import InitFileError
+from lago.naming import ipv4_to_mac
 from lago.providers.libvirt.cpu import CPU, DEFAULT_MEMORY, DEFAULT_VCPU
 from lago.providers.libvirt.host import HostFacts
-from lago.utils import ipv4_to_mac
 
 #: ``/dev/urandom`` as rng backend is accepted since libvirt 2.2.1.
 URANDOM_VERSION = 2002001

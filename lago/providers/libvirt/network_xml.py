@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lago.errors import InitFileError
+from lago.naming import ipv4_to_mac, ver_cmp
 from lago.providers.libvirt.domain_xml import DEFAULT_MTU, MTU_VERSION, template_env
-from lago.utils import ipv4_to_mac, ver_cmp
 
 #: Prefixes made before this Lago version used the old DNS layout.
 DNS_COMPAT_VERSION = "0.36.11"

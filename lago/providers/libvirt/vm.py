@@ -16,10 +16,10 @@ from lago import nocloud, sysprep
 from lago.config import config
 from lago.errors import LagoException, LagoUserException
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
+from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
-from lago.utils import CommandStatus, run_interactive_command
 
 LOGGER = logging.getLogger(__name__)
 
