@@ -128,15 +128,14 @@ class Prefix:
         do_bootstrap: bool = True,
         do_build: bool = True,
     ) -> None:
-        from lago.populate import TemplateSource, populate
+        from lago.populate import populate
+        from lago.template_source import TemplateOptions, TemplateSource
 
         templates = template_repo
         if not isinstance(templates, TemplateSource):
-            init_cfg = config.get_section("init") or {}
-            templates = TemplateSource(
-                repo_path=template_repo or init_cfg.get("template_repo_path"),
-                store_path=template_store or init_cfg.get("template_store"),
-            )
+            templates = TemplateOptions.resolve(
+                repo_path=template_repo, store=template_store
+            ).source()
         self._virt_env = populate(self, conf, templates, do_bootstrap, do_build)
 
     # -- lifecycle (exposed to the SDK) ---------------------------------
