@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from lago import constants
+from lago import constants, defaults
 from lago.errors import ConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ LOGGER = logging.getLogger(__name__)
 Sections = dict[str, dict[str, Any]]
 
 
-def default_template_repo_path(template_repos: str = "/var/lib/lago/repos") -> str:
+def default_template_repo_path(template_repos: str = defaults.TEMPLATE_REPOS) -> str:
     """The embedded local repository once built, else the original's URL."""
     local = Path(template_repos) / constants.LOCAL_REPO_NAME / "repo.metadata"
     return str(local) if local.exists() else constants.ORIGINAL_TEMPLATE_REPO
@@ -37,24 +37,11 @@ def default_template_repo_path(template_repos: str = "/var/lib/lago/repos") -> s
 
 def _default_config() -> Sections:
     return {
-        "lago": {
-            "logdepth": 3,
-            "loglevel": "info",
-            "ssh_user": "root",
-            "ssh_password": "123456",
-            "ssh_tries": 100,
-            "ssh_timeout": 10,
-            "libvirt_url": "qemu:///system",
-            "default_vm_type": "default",
-            "default_vm_provider": "local-libvirt",
-            "lease_dir": "/var/lib/lago/subnets",
-            "prefix_name": "current",
-            "reposync_dir": "/var/lib/lago",
-        },
+        "lago": dict(defaults.LAGO),
         "init": {
             "template_repo_path": default_template_repo_path(),
-            "template_store": "/var/lib/lago/store",
-            "template_repos": "/var/lib/lago/repos",
+            "template_store": defaults.TEMPLATE_STORE,
+            "template_repos": defaults.TEMPLATE_REPOS,
         },
     }
 

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from lago import defaults
 from lago.config import config
 from lago.errors import LagoUserException
 from lago.templates import (
@@ -23,7 +24,7 @@ from lago.templates import (
 )
 
 #: Where downloaded templates are kept when nothing else is configured.
-DEFAULT_TEMPLATE_STORE = "/var/lib/lago/store"
+DEFAULT_TEMPLATE_STORE = defaults.TEMPLATE_STORE
 
 
 class TemplateSource:
