@@ -1,4 +1,4 @@
-"""The libvirt network XML of a saved Lago network spec (FACTS 8.4).
+"""The libvirt network XML of a saved Lago network spec.
 
 NAT networks get IPv4 and IPv6 ranges, a DHCP host entry per VM address and,
 on management networks, DNS records for every VM name. Values are escaped
@@ -107,11 +107,14 @@ def dns_record(
             attrs=(("forwardPlainNames", "yes"),), hosts=hosts
         )
     if management:
-        hosts = []
+        records: list[DnsHost] = []
         for ip, names in names_by_ip(net, net_spec.get("dns_records") or {}):
-            hosts += [DnsHost(ip, tuple(names)), DnsHost(v6_prefix + ip, tuple(names))]
+            records += [
+                DnsHost(ip, tuple(names)),
+                DnsHost(v6_prefix + ip, tuple(names)),
+            ]
         return net_spec.get("dns_domain_name"), Dns(
-            attrs=(("forwardPlainNames", "no"),), hosts=tuple(hosts)
+            attrs=(("forwardPlainNames", "no"),), hosts=tuple(records)
         )
     if libvirt_version < DNS_DISABLE_VERSION:
         return None, Dns(
