@@ -46,6 +46,11 @@ def _default_config() -> Sections:
     }
 
 
+def _origin(path: str) -> Callable[[str, str], str]:
+    """Where a merged value came from: the file ``path``, for every key."""
+    return lambda section, key: path
+
+
 def _get_configs_path() -> list[str]:
     """Existing config files, least important first."""
     xdg_dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
@@ -237,7 +242,7 @@ class ConfigLoad:
         self._origins = {}
         self._merge(config, self._defaults, lambda section, key: "defaults")
         for path in _get_configs_path():
-            self._merge(config, _read_ini(path), lambda section, key, path=path: path)
+            self._merge(config, _read_ini(path), _origin(path))
         env = _env_entries(self.root_section)
         values = {
             section: {k: v for k, (v, _) in items.items()}

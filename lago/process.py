@@ -58,12 +58,12 @@ def _run_command(  # noqa: PLR0917 - the seeds' signature
         LOGGER.debug("command %s failed to start: %s", tag, err)
         return CommandStatus(127, "", f"{command[0]}: {err.strerror}")
     try:
-        out, err = proc.communicate(input_data)
+        out, errors = proc.communicate(input_data)
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    status = CommandStatus(proc.returncode, _decode(out), _decode(err))
+    status = CommandStatus(proc.returncode, _decode(out), _decode(errors))
     LOGGER.debug("command %s returned %d", tag, status.code)
     if status.out:
         LOGGER.debug("command %s stdout: %s", tag, status.out)

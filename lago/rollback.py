@@ -30,11 +30,10 @@ class RollbackContext:
     def __enter__(self) -> RollbackContext:
         return self
 
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool:
-        if exc_type is None and not self._on_success_too:
-            return False
-        self.run_undo()
-        return False
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        # never swallows the block's exception
+        if exc_type is not None or self._on_success_too:
+            self.run_undo()
 
     def run_undo(self) -> None:
         while self._finally:

@@ -205,7 +205,7 @@ def _read_repo(path: str) -> str | bytes:
         try:
             return Path(path).read_bytes()
         except OSError as err:
-            raise TemplateError(err.strerror) from err
+            raise TemplateError(err.strerror or str(err)) from err
     if urllib.parse.urlsplit(path).scheme not in ("http", "https"):
         raise TemplateError("no such file, and not an http(s) URL")
     try:
