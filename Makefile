@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SANDBOX := bash scripts/sandbox.sh
 PYTEST_ARGS ?=
 
-.PHONY: setup deps templates templates-all sandbox demo test unit functional check lint format bench clean-sandbox rpm
+.PHONY: setup deps templates templates-all sandbox demo test unit functional check lint typecheck format bench clean-sandbox rpm
 
 setup: deps templates sandbox
 
@@ -44,7 +44,12 @@ format: deps
 	$(VENV)/bin/ruff format lago tests scripts
 	$(VENV)/bin/ruff check --fix lago tests scripts
 
-check: lint unit
+typecheck: deps
+	$(VENV)/bin/mypy
+
+# ruff (with the banned-api rule that keeps the core off lago.utils), mypy,
+# then the unit tests (among them the import-graph test)
+check: lint typecheck unit
 
 bench: setup
 	$(SANDBOX) exec $(PY) scripts/benchmark.py

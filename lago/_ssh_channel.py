@@ -110,7 +110,7 @@ def start_stdin_feeder(chan: paramiko.Channel, source: Any) -> threading.Thread:
 
 
 def _drained(chan: paramiko.Channel) -> bool:
-    return (chan.eof_received or chan.closed) and not (
+    return bool(chan.eof_received or chan.closed) and not (
         chan.recv_ready() or chan.recv_stderr_ready()
     )
 

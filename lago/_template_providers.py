@@ -8,6 +8,7 @@ by :mod:`lago.templates`.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -115,6 +116,23 @@ def _save(response: http.client.HTTPResponse, url: str, dest: str) -> None:
         raise TemplateDownloadError(url, _reason(err)) from err
     if total is not None and done != total:
         raise TemplateDownloadError(url, f"got {done} of {total} bytes")
+
+
+def download(url: str, dest: str) -> None:
+    """Save the body of ``url`` at ``dest``; nothing is left there on failure.
+
+    Lago's one HTTP download: templates and ``type: file`` disks with a
+    ``url`` both come through here. Raises :class:`TemplateDownloadError`.
+    """
+    partial = dest + ".tmp"
+    try:
+        with urlopen(url) as response:
+            _save(response, url, partial)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+    os.replace(partial, dest)
 
 
 def is_xz(path: str | os.PathLike[str]) -> bool:

@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lago import qemu_img
 from lago._template_providers import TemplateError, TemplateHashError
+from lago.fileio import atomic_write, get_hash, json_dump
+from lago.locks import LockFile
 from lago.log_utils import LogTask
-from lago.process import run_command
-from lago.utils import LockFile, atomic_write, get_hash, json_dump
 
 if TYPE_CHECKING:
     from lago.templates import TemplateVersion
@@ -127,7 +128,7 @@ class TemplateStore:
 def _probe_format(name: str, path: str) -> str:
     """The image's format; one with a backing file is refused, as flattening
     it would copy a file of this host into the store."""
-    result = run_command(["qemu-img", "info", "--output=json", path])
+    result = qemu_img.run_info(path, force_share=False)
     try:
         info = json.loads(result.out) if result.code == 0 else None
     except ValueError:
@@ -146,8 +147,7 @@ def _probe_format(name: str, path: str) -> str:
 def _convert_to_raw(name: str, source: str, dest: str) -> None:
     source_format = _probe_format(name, source)
     with LogTask("Convert image", logger=LOGGER):
-        cmd = ["qemu-img", "convert", "-f", source_format, "-O", "raw", source, dest]
-        result = run_command(cmd)
+        result = qemu_img.convert(source, dest, source_format, "raw")
     if result.code:
         raise TemplateError(
             f"Failed to convert image {name} to raw: {result.err.strip()}"

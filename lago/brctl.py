@@ -7,7 +7,7 @@ longer install; ``ip link`` does the same.
 from __future__ import annotations
 
 from lago.errors import LagoException
-from lago.utils import run_command
+from lago.process import run_command
 
 
 class BridgeError(LagoException):

@@ -17,8 +17,8 @@ from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
 from lago.paths import Paths
 from lago.plugins.vm import expand_path
+from lago.process import run_command
 from lago.sysprep import libguestfs_env
-from lago.utils import run_command
 
 LOGGER = logging.getLogger(__name__)
 

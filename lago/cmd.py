@@ -16,12 +16,15 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import lago
-from lago import log_utils
+from lago import defaults, log_utils
 from lago.config import config
 from lago.errors import LagoException
 from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
 
 LOGGER = logging.getLogger(__name__)
+
+
+_D = defaults.LAGO
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,9 +38,9 @@ def _add_global_options(
     parser: argparse.ArgumentParser, out_formats: Sequence[str]
 ) -> None:
     add = parser.add_argument
-    add("-l", "--loglevel", default="info", choices=["info", "debug", "error", "warning"],
+    add("-l", "--loglevel", default=_D["loglevel"], choices=["info", "debug", "error", "warning"],
         help="Log level to use for the terminal output")  # fmt: skip
-    add("--logdepth", default=3, type=int,
+    add("--logdepth", default=_D["logdepth"], type=int,
         help="Depth of nested tasks to show; a negative number shows them all")  # fmt: skip
     add("--version", action="version", version=f"lago {lago.__version__}")
     add("--out-format", "-f", default="default", choices=sorted(out_formats),
@@ -46,25 +49,29 @@ def _add_global_options(
         help="Path of the prefix to use (deprecated: use --workdir-path and --prefix-name)")  # fmt: skip
     add("--workdir-path", "-w", default=None,
         help="Path of the workdir to use; by default it is looked up from the current directory")  # fmt: skip
-    add("--prefix-name", "-P", default="current",
+    add("--prefix-name", "-P", default=_D["prefix_name"],
         help="Name of the prefix to use inside the workdir")  # fmt: skip
-    add("--ssh-user", default="root", help="User to log into the VMs with")
-    add("--ssh-password", default="123456", help="Password to log into the VMs with")
+    add("--ssh-user", default=_D["ssh_user"], help="User to log into the VMs with")
+    add(
+        "--ssh-password",
+        default=_D["ssh_password"],
+        help="Password to log into the VMs with",
+    )
     add(
         "--ssh-tries",
-        default=100,
+        default=_D["ssh_tries"],
         type=int,
         help="Attempts to make when connecting to a VM",
     )
     add(
         "--ssh-timeout",
-        default=10,
+        default=_D["ssh_timeout"],
         type=int,
         help="Seconds to wait for each ssh attempt",
     )
     add(
         "--libvirt_url",
-        default="qemu:///system",
+        default=_D["libvirt_url"],
         help="URI of the libvirt daemon to use",
     )
     add(
@@ -74,18 +81,24 @@ def _add_global_options(
         help="User for libvirt authentication",
     )
     add("--libvirt-password", default=None, help="Password for libvirt authentication")
-    add("--default_vm_type", default="default", help="VM plugin for VMs that name none")
-    add("--default_vm_provider", default="local-libvirt",
+    add(
+        "--default_vm_type",
+        default=_D["default_vm_type"],
+        help="VM plugin for VMs that name none",
+    )
+    add("--default_vm_provider", default=_D["default_vm_provider"],
         help="VM provider plugin for VMs that name none")  # fmt: skip
     add("--default_root_password", dest="root_password", default=None,
         help="Root password of the VMs, when their init file names none")  # fmt: skip
     add(
         "--lease_dir",
-        default="/var/lib/lago/subnets",
+        default=_D["lease_dir"],
         help="Directory of the subnet leases",
     )
     add(
-        "--reposync-dir", default="/var/lib/lago", help="Unused; kept for compatibility"
+        "--reposync-dir",
+        default=_D["reposync_dir"],
+        help="Unused; kept for compatibility",
     )
     add("--ignore-warnings", action="store_true", help="Do not show Python warnings")
     add("--log-format", default="text", choices=["text", "json"],

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from lago import constants
+from lago import constants, defaults
 from lago.errors import ConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ LOGGER = logging.getLogger(__name__)
 Sections = dict[str, dict[str, Any]]
 
 
-def default_template_repo_path(template_repos: str = "/var/lib/lago/repos") -> str:
+def default_template_repo_path(template_repos: str = defaults.TEMPLATE_REPOS) -> str:
     """The embedded local repository once built, else the original's URL."""
     local = Path(template_repos) / constants.LOCAL_REPO_NAME / "repo.metadata"
     return str(local) if local.exists() else constants.ORIGINAL_TEMPLATE_REPO
@@ -37,26 +37,18 @@ def default_template_repo_path(template_repos: str = "/var/lib/lago/repos") -> s
 
 def _default_config() -> Sections:
     return {
-        "lago": {
-            "logdepth": 3,
-            "loglevel": "info",
-            "ssh_user": "root",
-            "ssh_password": "123456",
-            "ssh_tries": 100,
-            "ssh_timeout": 10,
-            "libvirt_url": "qemu:///system",
-            "default_vm_type": "default",
-            "default_vm_provider": "local-libvirt",
-            "lease_dir": "/var/lib/lago/subnets",
-            "prefix_name": "current",
-            "reposync_dir": "/var/lib/lago",
-        },
+        "lago": dict(defaults.LAGO),
         "init": {
             "template_repo_path": default_template_repo_path(),
-            "template_store": "/var/lib/lago/store",
-            "template_repos": "/var/lib/lago/repos",
+            "template_store": defaults.TEMPLATE_STORE,
+            "template_repos": defaults.TEMPLATE_REPOS,
         },
     }
+
+
+def _origin(path: str) -> Callable[[str, str], str]:
+    """Where a merged value came from: the file ``path``, for every key."""
+    return lambda section, key: path
 
 
 def _get_configs_path() -> list[str]:
@@ -250,7 +242,7 @@ class ConfigLoad:
         self._origins = {}
         self._merge(config, self._defaults, lambda section, key: "defaults")
         for path in _get_configs_path():
-            self._merge(config, _read_ini(path), lambda section, key, path=path: path)
+            self._merge(config, _read_ini(path), _origin(path))
         env = _env_entries(self.root_section)
         values = {
             section: {k: v for k, (v, _) in items.items()}

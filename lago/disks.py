@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lago import qemu_img
+from lago._template_providers import TemplateDownloadError, download
 from lago.errors import LagoUserException
 from lago.paths import Paths
-from lago.utils import get_qemu_info, run_command
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,10 +32,10 @@ class DiskContext:
     resolve_template: TemplateResolver
 
 
-def _qemu_img_create(args: list[str], path: str) -> None:
+def _qemu_img_create(path: str, fmt: str, **kwargs: Any) -> None:
     if os.path.lexists(path):
         os.unlink(path)
-    result = run_command(["qemu-img", "create", *args])
+    result = qemu_img.create(path, fmt, **kwargs)
     if result.code:
         raise DiskError(
             f"Failed to create image, qemu-img returned {result.code}:\n"
@@ -54,13 +53,13 @@ def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     path, saved = _image_file(ctx, disk)
     if disk.get("template_type") == "qcow2":
         parent = _resolve_qcow2_parent(ctx, disk)
-        _qemu_img_create(["-f", "qcow2", "-F", "qcow2", "-b", parent, path], path)
+        _qemu_img_create(path, "qcow2", backing=parent, backing_format="qcow2")
         return {**disk, "path": saved, **_with_sidecar(disk, parent)}
     base, metadata = ctx.resolve_template(
         disk["template_name"], disk.get("template_version")
     )
     _qemu_img_create(
-        ["-f", "qcow2", "-o", "lazy_refcounts=on", "-F", "raw", "-b", base, path], path
+        path, "qcow2", backing=base, backing_format="raw", options=["lazy_refcounts=on"]
     )
     merged = {**(disk.get("metadata") or {}), **metadata}
     return {**disk, "path": saved, "metadata": merged}
@@ -71,7 +70,7 @@ def _resolve_qcow2_parent(ctx: DiskContext, disk: dict[str, Any]) -> str:
     image = os.path.abspath(disk["path"])
     if not os.path.exists(image):
         raise DiskError(f"Disk {image} of VM {ctx.vm_name} does not exist")
-    backing = get_qemu_info(image).get("backing-filename")
+    backing = qemu_img.get_qemu_info(image).get("backing-filename")
     if not backing:
         return image
     resolved = (
@@ -100,11 +99,9 @@ def _empty_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     path, saved = _image_file(ctx, disk)
     size = str(disk["size"])
     if disk["format"] == "qcow2":
-        _qemu_img_create(
-            ["-f", "qcow2", "-o", "preallocation=metadata", path, size], path
-        )
+        _qemu_img_create(path, "qcow2", size=size, options=["preallocation=metadata"])
     else:
-        _qemu_img_create(["-f", disk["format"], path, size], path)
+        _qemu_img_create(path, disk["format"], size=size)
     return {**disk, "path": saved}
 
 
@@ -124,7 +121,7 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     metadata = _with_sidecar(disk, path)
     if str(disk.get("make_a_copy", "")).lower() in ("true", "yes", "1"):
         copy = ctx.paths.images(os.path.basename(path))
-        result = run_command(["cp", "--sparse=always", path, copy])
+        result = qemu_img.cp(path, copy, fail_on_error=False)
         if result.code:
             raise DiskError(f"Failed to copy {path} to {copy}: {result.err.strip()}")
         return {**disk, "path": copy, **metadata}
@@ -153,18 +150,10 @@ def _with_sidecar(disk: dict[str, Any], image: str) -> dict[str, Any]:
 
 
 def _download(url: str, target: str) -> None:
-    partial = target + ".tmp"
     try:
-        with (
-            urllib.request.urlopen(url, timeout=60) as response,
-            open(partial, "wb") as out,
-        ):
-            shutil.copyfileobj(response, out)
-    except OSError as err:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise DiskError(f"Failed to download disk from {url}: {err}") from err
-    os.replace(partial, target)
+        download(url, target)
+    except TemplateDownloadError as err:
+        raise DiskError(f"Failed to download disk from {url}: {err.reason}") from err
 
 
 _MAKERS = {"template": _template_disk, "empty": _empty_disk, "file": _file_disk}

@@ -213,7 +213,7 @@ def check_qemu_access(settings: DoctorSettings) -> CheckResult:
 
 def check_libguestfs(settings: DoctorSettings) -> CheckResult:
     try:
-        import guestfs  # type: ignore[import-not-found]
+        import guestfs  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return CheckResult(
             "libguestfs",

@@ -94,7 +94,7 @@ class DiskExportManager(abc.ABC):
         if self.format == "iso":
             qemu_img.cp(self.src, self.dst)
         else:
-            qemu_img.convert(self.src, self.dst, self.format)
+            qemu_img.export_copy(self.src, self.dst, self.format)
 
     def sparse(self) -> None:
         """Free the blocks of deleted files (``virt-sparsify``), if asked for."""
@@ -179,9 +179,9 @@ class TemplateExportManager(DiskExportManager):
     def copy(self) -> None:
         backing = self.backing
         if self.standalone or backing is None:
-            qemu_img.convert(self.src, self.dst, "qcow2")
+            qemu_img.export_copy(self.src, self.dst, "qcow2")
             return
-        qemu_img.convert(
+        qemu_img.export_copy(
             self.src,
             self.dst,
             "qcow2",

@@ -21,7 +21,7 @@ from lago.plugins.output import (
     OutFormatPlugin,
     YAMLOutFormatPlugin,
 )
-from lago.utils import filter_spec
+from lago.spec_data import filter_spec
 
 #: Keys of the saved spec that only belong to the exported prefix
 EXPORT_FILTERS = (

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from lago.errors import InitFileError
-from lago.initfile_schema import check_domain, check_net
+from lago.initfile_schema import check_domain, check_net, merge_based_on
 from lago.initfile_values import FieldError, as_mapping, as_name, show
 from lago.yaml_strict import YAMLContentError, load_init_text
 
@@ -207,7 +207,7 @@ def expand_domain(
     """
     domain = copy.deepcopy(spec)
     domain["name"] = name
-    _merge_prototypes(domain)
+    domain = merge_based_on(domain)
     _rename_ovirt_scripts(name, domain)
     env = initfile_env(init_dir, extra_vars)
     for disk in domain.get("disks", []):
@@ -220,13 +220,6 @@ def expand_domain(
     if isinstance(domain.get("groups"), str):
         domain["groups"] = [domain["groups"]]
     return domain
-
-
-def _merge_prototypes(domain: dict[str, Any]) -> None:
-    while "based-on" in domain:
-        prototype = domain.pop("based-on")
-        for key, value in prototype.items():
-            domain.setdefault(key, value)
 
 
 def _rename_ovirt_scripts(name: str, domain: dict[str, Any]) -> None:

@@ -169,12 +169,14 @@ def check_nics(value: Any, path: str, net_names: Collection[str]) -> list[dict]:
     return nics
 
 
-def _with_prototypes(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` as it will be once its ``based-on`` chain is merged."""
+def merge_based_on(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with its ``based-on`` chain merged: each prototype's keys are
+    copied when ``spec`` (or a nearer prototype) lacks them. ``spec`` is not
+    changed; the values are shared, not copied."""
     merged = dict(spec)
     base = merged.pop("based-on", None)
     if base is not None:
-        for key, value in _with_prototypes(base).items():
+        for key, value in merge_based_on(base).items():
             merged.setdefault(key, value)
     return merged
 
@@ -197,7 +199,7 @@ def check_domain(
         domain["disks"] = check_disks(domain["disks"], child(path, "disks"))
     if partial:
         return domain
-    merged = _with_prototypes(domain)
+    merged = merge_based_on(domain)
     meaning = "a list of network interfaces, e.g. [{net: lago}]"
     require(merged, "nics", path, meaning)
     if merged.get("cpu_model") and merged.get("cpu_custom") is not None:

@@ -39,7 +39,7 @@ def _clean(task: str) -> str:
     return hidden.group("name") if hidden else task
 
 
-class JSONTaskHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class JSONTaskHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes task boundaries and records as JSON lines."""
 
     def __init__(

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid as uuid_mod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 START_TASK_TRIGGER_MSG = "start task%s"
 END_TASK_TRIGGER_MSG = "end task%s"
@@ -394,7 +394,7 @@ class LogTask:
         start_log_task(self.task, logger=self.logger, level=self.level)
         return self
 
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> Literal[False]:
         if exc_type is not None and self.propagate:
             self.logger.debug(
                 "task %s failed", self.task, exc_info=(exc_type, exc_value, traceback)
@@ -447,6 +447,17 @@ def setup_prefix_logging(logdir: str | os.PathLike[str]) -> None:
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(get_default_log_formatter())
     root.addHandler(handler)
+
+
+def with_logging(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Log the call of ``func`` at debug level."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        logging.getLogger(func.__module__).debug("calling %s", func.__name__)
+        return func(*args, **kwargs)
+
+    return wrapper
 
 
 def hide_paramiko_logs() -> None:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from lago.errors import LagoException
-from lago.utils import run_command
+from lago.process import run_command
 
 
 class SeedError(LagoException):

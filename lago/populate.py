@@ -18,40 +18,20 @@ import lago
 from lago import disks as disks_mod
 from lago.config import config
 from lago.errors import LagoUserException
-from lago.initfile import InitFile, expand_domain
+from lago.fileio import atomic_write
+from lago.initfile import InitFile
 from lago.log_utils import LogTask
 from lago.network_plan import plan_networks
 from lago.parallel import invoke_in_parallel
+from lago.rollback import RollbackContext
+from lago.spec_data import deepcopy
 from lago.subnet_lease import SubnetStore
-from lago.utils import RollbackContext, atomic_write, deepcopy
+from lago.template_source import TemplateSource
 from lago.virt import VirtEnv
 
 LOGGER = logging.getLogger(__name__)
 
-
-class TemplateSource:
-    """Finds templates in the configured repository, loading it only if needed."""
-
-    def __init__(self, repo_path: str | None, store_path: str, repo_name: str | None = None,
-                 repos_dir: str | None = None) -> None:  # fmt: skip
-        self.repo_path = repo_path
-        self.repo_name = repo_name
-        self.repos_dir = repos_dir
-        self.store_path = store_path
-
-    def _repo(self) -> str:
-        from lago.templates import find_repo_by_name
-
-        if self.repo_name:
-            return find_repo_by_name(self.repo_name, self.repos_dir)
-        if self.repo_path:
-            return self.repo_path
-        raise LagoUserException("No template repo was configured or specified")
-
-    def __call__(self, name: str, version: str | None) -> tuple[str, dict[str, Any]]:
-        from lago.templates import resolve_template
-
-        return resolve_template(self._repo(), self.store_path, name, version)
+__all__ = ["TemplateSource", "populate"]
 
 
 def _create_vm_disks(
@@ -92,11 +72,7 @@ def populate(
     do_bootstrap: bool = True,
     do_build: bool = True,
 ) -> VirtEnv:
-    init_dir = str(init_file.path.resolve().parent)
-    domains = {
-        name: expand_domain(name, spec, init_dir)
-        for name, spec in init_file.domains.items()
-    }
+    domains = init_file.expanded_domains()
     nets = deepcopy(init_file.nets)
     store = SubnetStore(config.get("lease_dir"))
     with RollbackContext() as rollback:

@@ -19,9 +19,9 @@ from lago.errors import LagoException
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.paths import Paths
+from lago.process import run_command
 from lago.sdk_utils import expose
 from lago.subnet_lease import SubnetStore
-from lago.utils import run_command
 from lago.virt import VirtEnv
 
 LOGGER = logging.getLogger(__name__)
@@ -128,15 +128,14 @@ class Prefix:
         do_bootstrap: bool = True,
         do_build: bool = True,
     ) -> None:
-        from lago.populate import TemplateSource, populate
+        from lago.populate import populate
+        from lago.template_source import TemplateOptions, TemplateSource
 
         templates = template_repo
         if not isinstance(templates, TemplateSource):
-            init_cfg = config.get_section("init") or {}
-            templates = TemplateSource(
-                repo_path=template_repo or init_cfg.get("template_repo_path"),
-                store_path=template_store or init_cfg.get("template_store"),
-            )
+            templates = TemplateOptions.resolve(
+                repo_path=template_repo, store=template_store
+            ).source()
         self._virt_env = populate(self, conf, templates, do_bootstrap, do_build)
 
     # -- lifecycle (exposed to the SDK) ---------------------------------

@@ -58,12 +58,12 @@ def _run_command(  # noqa: PLR0917 - the seeds' signature
         LOGGER.debug("command %s failed to start: %s", tag, err)
         return CommandStatus(127, "", f"{command[0]}: {err.strerror}")
     try:
-        out, err = proc.communicate(input_data)
+        out, errors = proc.communicate(input_data)
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    status = CommandStatus(proc.returncode, _decode(out), _decode(err))
+    status = CommandStatus(proc.returncode, _decode(out), _decode(errors))
     LOGGER.debug("command %s returned %d", tag, status.code)
     if status.out:
         LOGGER.debug("command %s stdout: %s", tag, status.out)
@@ -111,3 +111,8 @@ def run_command_with_validation(
     if result.code and fail_on_error:
         raise LagoException(f"{msg}\n{result.err.strip()}")
     return result
+
+
+def service_is_enabled(name: str) -> bool:
+    """Whether systemd starts the host service ``name`` at boot."""
+    return run_command(["systemctl", "is-enabled", name]).code == 0

@@ -1,8 +1,14 @@
-"""Disk image tools: ``qemu-img``, sparse copies, sparsify and xz."""
+"""Disk image tools: ``qemu-img``, sparse copies, sparsify and xz.
+
+Every ``qemu-img`` command Lago runs is built here. The functions return the
+:class:`~lago.process.CommandStatus` when the caller words its own error.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +16,98 @@ from lago.errors import LagoException
 from lago.process import CommandStatus, run_command
 
 
+def info_command(
+    path: str, backing_chain: bool = False, force_share: bool = True
+) -> list[str]:
+    """``qemu-img info`` in JSON; ``force_share`` reads images in use too."""
+    cmd = ["qemu-img", "info", "--output=json"]
+    if force_share:
+        cmd.append("-U")
+    if backing_chain:
+        cmd.append("--backing-chain")
+    return [*cmd, path]
+
+
+def run_info(path: str, force_share: bool = True) -> CommandStatus:
+    """``qemu-img info`` of ``path`` (JSON on stdout), not checked."""
+    return run_command(info_command(path, force_share=force_share))
+
+
+def create_command(
+    path: str,
+    fmt: str,
+    size: str | None = None,
+    *,
+    backing: str | None = None,
+    backing_format: str | None = None,
+    options: Sequence[str] = (),
+) -> list[str]:
+    cmd = ["qemu-img", "create", "-f", fmt]
+    for option in options:
+        cmd += ["-o", option]
+    if backing is not None:
+        cmd += ["-F", backing_format or "raw", "-b", backing]
+    cmd.append(path)
+    if size is not None:
+        cmd.append(size)
+    return cmd
+
+
+def create(
+    path: str,
+    fmt: str,
+    size: str | None = None,
+    *,
+    backing: str | None = None,
+    backing_format: str | None = None,
+    options: Sequence[str] = (),
+) -> CommandStatus:
+    """Make image ``path``: empty of ``size``, or a layer over ``backing``."""
+    return run_command(
+        create_command(
+            path,
+            fmt,
+            size,
+            backing=backing,
+            backing_format=backing_format,
+            options=options,
+        )
+    )
+
+
+def convert_command(
+    source: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    source_format: str,
+    dest_format: str,
+    *,
+    options: Sequence[str] = (),
+    compress: bool = False,
+    quiet: bool = False,
+) -> list[str]:
+    cmd = ["qemu-img", "convert"]
+    if quiet:
+        cmd.append("-q")
+    cmd += ["-f", source_format, "-O", dest_format]
+    for option in options:
+        cmd += ["-o", option]
+    if compress:
+        cmd.append("-c")
+    return [*cmd, os.fspath(source), os.fspath(dest)]
+
+
+def convert(
+    source: str, dest: str, source_format: str, dest_format: str
+) -> CommandStatus:
+    """Copy image ``source`` to ``dest`` in another format."""
+    return run_command(convert_command(source, dest, source_format, dest_format))
+
+
 def get_qemu_info(
     path: str, backing_chain: bool = False, fail_on_error: bool = True
 ) -> Any:
     """``qemu-img info`` as a dict, or a list of dicts for the whole chain."""
-    cmd = ["qemu-img", "info", "--output=json", "-U"]
-    if backing_chain:
-        cmd.append("--backing-chain")
-    cmd.append(path)
-    result = run_command(cmd)
+    result = run_command(info_command(path, backing_chain))
     if result.code:
         if fail_on_error:
             raise LagoException(
@@ -107,7 +196,7 @@ def compress(
     return result
 
 
-def convert(
+def export_copy(
     src: str,
     dst: str,
     out_format: str,

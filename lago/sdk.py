@@ -10,15 +10,25 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-from lago.config import config as lago_config
+from lago.init_env import init_environment, load_checked
 from lago.log_utils import get_default_log_formatter
+from lago.prefix import Prefix
 from lago.sdk_utils import SDKWrapper, setup_sdk_logging
+from lago.template_source import TemplateOptions
 from lago.workdir import Workdir
+
+_TEMPLATE_KEYS = {
+    "template_repo_path": "repo_path",
+    "template_store": "store",
+    "template_repo_name": "repo_name",
+    "template_repos": "repos",
+}
 
 
 def add_stream_logger(level: int = logging.DEBUG, name: str | None = None) -> None:
@@ -30,11 +40,33 @@ def add_stream_logger(level: int = logging.DEBUG, name: str | None = None) -> No
     logger.addHandler(handler)
 
 
+@contextlib.contextmanager
+def prefix_logging(prefix: Prefix) -> Iterator[None]:
+    """Send records to the prefix's ``lago.log`` only while the block runs.
+
+    One process may drive several environments: each gets the records of
+    its own calls, and no handler outlives the call that added it.
+    """
+    logdir = prefix.paths.logs()
+    os.makedirs(logdir, exist_ok=True)
+    handler = logging.FileHandler(os.path.join(logdir, "lago.log"))
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(get_default_log_formatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
 class SDK:
     """One environment: a workdir and its current prefix.
 
     Besides :meth:`destroy` and the Ansible helpers, only the prefix methods
     marked for the SDK are reachable (``start``, ``stop``, ``get_vms``...).
+    Each call logs to this environment's ``lago.log``.
     """
 
     def __init__(self, workdir: Workdir, prefix: Any) -> None:
@@ -43,7 +75,14 @@ class SDK:
         self._pprefix = SDKWrapper(prefix)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._pprefix, name)
+        attr = getattr(self._pprefix, name)
+
+        @functools.wraps(attr)
+        def logged(*args: Any, **kwargs: Any) -> Any:
+            with prefix_logging(self._prefix):
+                return attr(*args, **kwargs)
+
+        return logged
 
     def __dir__(self) -> list[str]:
         own = ["destroy", "ansible_inventory", "ansible_inventory_temp_file"]
@@ -51,6 +90,7 @@ class SDK:
 
     def destroy(self) -> None:
         """Stop everything and remove the whole workdir."""
+        # the log file goes with the workdir: nothing to log into afterwards
         self._workdir.destroy()
 
     def ansible_inventory(self, keys: list[str] | None = None) -> str:
@@ -75,15 +115,30 @@ def init(
     loglevel: int = logging.INFO,
     **kwargs: Any,
 ) -> SDK:
-    """Create an environment from an init file and return its :class:`SDK`."""
-    from lago.verbs.init import do_init
+    """Create an environment from an init file and return its :class:`SDK`.
 
+    ``kwargs`` may name the template settings of ``lago init``
+    (``template_repo_path``, ``template_store``, ``template_repo_name``,
+    ``template_repos``), ``prefix_name``, ``skip_bootstrap``, ``skip_build``
+    and ``set_current``. Unlike the CLI, no environment variable is set.
+    """
     setup_sdk_logging(logfile, loglevel)
-    defaults = dict(lago_config.get_section("init") or {})
-    defaults.update(kwargs)
-    defaults.setdefault("prefix_name", "default")
-    workdir = os.path.abspath(workdir or ".lago")
-    work = do_init(workdir=workdir, virt_config=config, **defaults)
+    init_path = os.path.abspath(config or "LagoInitFile")
+    init_file = load_checked(init_path)
+    templates = TemplateOptions.resolve(
+        **{field: kwargs.get(key) for key, field in _TEMPLATE_KEYS.items()}
+    )
+    with contextlib.ExitStack() as logs:
+        work = init_environment(
+            init_file,
+            os.path.abspath(workdir or ".lago"),
+            kwargs.get("prefix_name") or "default",
+            templates,
+            do_bootstrap=not kwargs.get("skip_bootstrap", False),
+            do_build=not kwargs.get("skip_build", False),
+            set_current=bool(kwargs.get("set_current", False)),
+            on_prefix=lambda prefix, _: logs.enter_context(prefix_logging(prefix)),
+        )
     return SDK(work, work.get_prefix("current"))
 
 

@@ -1,4 +1,4 @@
-"""The ``status`` report of a prefix (FACTS 16)."""
+"""The ``status`` report of a prefix."""
 
 from __future__ import annotations
 

@@ -20,12 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lago import defaults
 from lago.errors import LagoUserException, TimerException
-from lago.utils import LockFile, atomic_write, run_command
+from lago.fileio import atomic_write
+from lago.locks import LockFile
+from lago.process import run_command
 
 LOGGER = logging.getLogger(__name__)
 
-DEFAULT_LEASE_DIR = "/var/lib/lago/subnets"
+DEFAULT_LEASE_DIR = defaults.LAGO["lease_dir"]
 LOCK_NAME = "subnet-lease.lock"
 _LEASE_FILE = re.compile(r"^(\d{1,3})\.lease$")
 

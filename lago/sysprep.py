@@ -14,7 +14,8 @@ from typing import Any
 import jinja2
 
 from lago.errors import LagoException
-from lago.utils import ipv4_to_mac, run_command
+from lago.naming import ipv4_to_mac
+from lago.process import run_command
 
 LOGGER = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from lago._template_providers import (
     urlopen,
 )
 from lago._template_store import TemplateStore
+from lago.locks import LockFile
 from lago.log_utils import log_always
-from lago.utils import LockFile
 
 __all__ = [
     "FileSystemTemplateProvider",
@@ -205,7 +205,7 @@ def _read_repo(path: str) -> str | bytes:
         try:
             return Path(path).read_bytes()
         except OSError as err:
-            raise TemplateError(err.strerror) from err
+            raise TemplateError(err.strerror or str(err)) from err
     if urllib.parse.urlsplit(path).scheme not in ("http", "https"):
         raise TemplateError("no such file, and not an http(s) URL")
     try:

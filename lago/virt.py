@@ -8,14 +8,15 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from lago.config import config
 from lago.errors import LagoLookupError, LagoUserException
+from lago.fileio import atomic_write
 from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
 from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
+from lago.plugins.vm import provider_plugins
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.network import Network, network_class
-from lago.utils import atomic_write
+from lago.vm_defaults import VMDefaults
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,13 +37,16 @@ class VirtEnv:
             name: network_class(spec)(self, spec, compat=compat)
             for name, spec in net_specs.items()
         }
+        # read once for all the VMs (VMPlugin looks for these on its env)
+        self.vm_defaults = VMDefaults.from_config()
+        self.vm_providers = provider_plugins()
         vm_plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm"], instantiate=False)
         self._vms: dict[str, Any] = {
             name: self._create_vm(spec, vm_plugins) for name, spec in vm_specs.items()
         }
 
     def _create_vm(self, vm_spec: dict[str, Any], vm_plugins: dict[str, Any]) -> Any:
-        vm_type = vm_spec.get("vm-type") or config.get("default_vm_type") or "default"
+        vm_type = vm_spec.get("vm-type") or self.vm_defaults.vm_type
         if vm_type not in vm_plugins:
             raise LagoUserException(
                 f"Unknown VM type: {vm_type}, available types: {', '.join(sorted(vm_plugins))}"

@@ -7,7 +7,7 @@ For each VM count it makes a fresh workdir under /var/tmp/lago-bench and
 times init, start, the wait until every VM answers ``lago shell VM hostname``,
 stop, a second ``start --wait-for-ssh``, status and the destroy of the running
 VMs (as in the original's figure). It prints a table next to the original's
-figures and the MISSION targets and writes the raw numbers to
+figures and the project's targets and writes the raw numbers to
 bench-results/<timestamp>.json. It measures, it does not assert: a missed
 target still exits 0; a failing step exits 1.
 """
@@ -38,7 +38,7 @@ LOCAL_REPO = Path("/var/lib/lago/repos/lago-local/repo.metadata")
 DEFAULT_STORE = Path("/var/lib/lago/store")
 TARGET_VMS = 3
 NOT_RUNNING = 'is not "running"'  # lago shell's message for a VM that is down
-# (key, label, original Lago's seconds for 3 VMs, from spec/MACHINE.md)
+# (key, label, original Lago's seconds for 3 VMs, measured on the reference machine)
 STEPS: list[tuple[str, str, float | None]] = [
     ("init", "init (with bootstrap)", 63.0),
     ("start", "start", 2.0),

@@ -78,16 +78,23 @@ def _on_load_failure(manager: Any, entrypoint: Any, exception: BaseException) ->
 
 
 def _expected_base(namespace: str) -> type | None:
-    """The class every plugin of ``namespace`` must be (or make) an instance of."""
-    if namespace == PLUGIN_NAMESPACES["cli"]:
-        from lago.plugins.cli import CLIPlugin
+    """The class every plugin of ``namespace`` must be (or make) an instance of.
 
-        return CLIPlugin
-    if namespace == PLUGIN_NAMESPACES["out"]:
-        from lago.plugins.output import OutFormatPlugin
+    Imported here, not at the top: the kinds' modules import this one.
+    """
+    from lago.plugins.cli import CLIPlugin
+    from lago.plugins.output import OutFormatPlugin
+    from lago.plugins.service import ServicePlugin
+    from lago.plugins.vm import VMPlugin, VMProviderPlugin
 
-        return OutFormatPlugin
-    return None
+    bases: dict[str, type] = {
+        PLUGIN_NAMESPACES["cli"]: CLIPlugin,
+        PLUGIN_NAMESPACES["out"]: OutFormatPlugin,
+        PLUGIN_NAMESPACES["vm"]: VMPlugin,
+        PLUGIN_NAMESPACES["vm-provider"]: VMProviderPlugin,
+        PLUGIN_NAMESPACES["vm-service"]: ServicePlugin,
+    }
+    return bases.get(namespace)
 
 
 def _check_kind(namespace: str, plugin: Any) -> None:

@@ -5,16 +5,31 @@ spec, its addresses and how to reach it over SSH. It hands everything that
 depends on *where* the VM runs to its *provider plugin*, chosen by the spec's
 ``vm-provider`` key (``local-libvirt`` by default, or ``ssh``).
 
-Contract of a provider (each method is called by the VM plugin only):
+The provider contract is :class:`VMProviderPlugin`: one documented method per
+step of a VM's life, each called by the VM plugin only (never by verbs). A
+provider is registered under the ``lago.plugins.vm_provider`` entry-point
+group, as the built-in ones are, and is checked to be a
+:class:`VMProviderPlugin` subclass when it is loaded. Every method accepts
+``**kwargs`` (and the original's ``*args``) so that a later Lago may pass
+more without breaking it. A sketch::
 
-- ``start()`` / ``stop()``: make the VM run / hard power it off; both are
-  no-ops when already in that state.
-- ``shutdown()`` / ``reboot()``: ask the guest to power off / restart.
-- ``defined()``: whether the VM exists in the provider right now.
-- ``state()``: one of the state names of FACTS 8.2 (``running``, ``down``...).
-- ``bootstrap()``: prepare the VM's disks at ``init`` (hostname, keys).
-- ``create_snapshot(name)`` / ``revert_snapshot(name)``.
-- ``interactive_console()``: attach the terminal to the VM's console.
+    class CloudProvider(VMProviderPlugin):
+        def defined(self, *args, **kwargs):
+            return self._api.exists(self.vm.name())
+        def start(self, *args, **kwargs):
+            if not self.defined():
+                self._api.boot(self.vm.name(), self.vm.spec)
+        def stop(self, *args, **kwargs):
+            if self.defined():
+                self._api.destroy(self.vm.name())
+        def state(self, *args, **kwargs):
+            return self._api.status(self.vm.name()) or "down"
+        def bootstrap(self, *args, **kwargs):
+            pass  # the cloud image configures itself
+        def create_snapshot(self, name, *args, **kwargs):
+            raise VMError("snapshots are not supported")
+        def revert_snapshot(self, name, *args, **kwargs):
+            raise VMError("snapshots are not supported")
 """
 
 from __future__ import annotations
@@ -26,10 +41,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from lago.config import config
 from lago.errors import LagoException, LagoUserException
+from lago.fileio import atomic_write
 from lago.plugins import PLUGIN_ENTRY_POINTS, Plugin, load_plugins
-from lago.utils import CommandStatus, atomic_write
+from lago.process import CommandStatus
+from lago.vm_defaults import VMDefaults
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,48 +81,93 @@ class ExtractPathNoPathError(VMError):
 
 
 class VMProviderPlugin(Plugin):
-    """Where and how a VM runs (see the module docstring for the contract)."""
+    """Where and how a VM runs: the contract every provider implements.
+
+    Made once per VM object, with ``vm`` the :class:`VMPlugin` it serves (its
+    ``spec``, ``name()`` and ``ssh()`` are the provider's inputs). Methods
+    raise :class:`VMError` (or a subclass) when the VM cannot be brought into
+    the asked state, and :class:`~lago.errors.LagoUserException` when the
+    user can fix the cause (the message then says how).
+    """
 
     def __init__(self, vm: VMPlugin) -> None:
         self.vm = vm
 
     @abc.abstractmethod
-    def start(self, *args: Any, **kwargs: Any) -> None: ...
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        """Make the VM run. Called by ``lago start`` for a VM
+        that is not ``defined()``; a no-op when it already runs. Returns once
+        the VM was started, not once its guest is up (``wait_for_ssh`` is
+        separate). Errors: :class:`VMError` naming the VM and the reason."""
 
     @abc.abstractmethod
-    def stop(self, *args: Any, **kwargs: Any) -> None: ...
+    def stop(self, *args: Any, **kwargs: Any) -> None:
+        """Power the VM off at once (no guest shutdown). Called by ``lago
+        stop``, ``destroy``, ``cleanup`` and by the rollback of a failed
+        ``init``; a no-op when the VM is not running. Must not raise because
+        the VM is already gone."""
 
     @abc.abstractmethod
-    def defined(self, *args: Any, **kwargs: Any) -> bool: ...
+    def defined(self, *args: Any, **kwargs: Any) -> bool:
+        """Whether the VM exists in the provider right now (running or
+        paused). Called before start and stop to skip what is done."""
 
     @abc.abstractmethod
-    def bootstrap(self, *args: Any, **kwargs: Any) -> None: ...
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        """Prepare the VM's disks once, at ``init`` (after they were made,
+        before the VM first starts): hostname, SSH key, root password,
+        network settings. Skipped for a VM whose spec says ``bootstrap:
+        false`` and with ``--skip-bootstrap``. Errors abort ``init`` (which
+        then removes the prefix)."""
 
     @abc.abstractmethod
-    def state(self, *args: Any, **kwargs: Any) -> str: ...
+    def state(self, *args: Any, **kwargs: Any) -> str:
+        """The VM's state as ``lago status`` shows it: ``down`` when it is
+        not defined, else a libvirt state word (``running``, ``paused``,
+        ``shut off``, ``crashed``, ``blocked``, ``suspended``, ``begin shut
+        down``, ``no state``), or ``failed to get state``. Never raises."""
 
     @abc.abstractmethod
-    def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None: ...
+    def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Record the state of the VM's disks under ``name``. Errors: a
+        :class:`~lago.errors.LagoUserException` if the provider cannot."""
 
     @abc.abstractmethod
-    def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None: ...
+    def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Bring the VM's disks back to snapshot ``name``. Errors: a
+        :class:`~lago.errors.LagoUserException` naming the unknown snapshot
+        or the reason the provider cannot."""
 
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        """Ask the guest to power off and return once it did. Called by
+        ``lago shutdown``. Default: ``poweroff`` over SSH, failures ignored.
+        Errors: :class:`VMError` if the VM does not go down in time."""
         self.vm.ssh(["poweroff"], propagate_fail=False)
 
     def reboot(self, *args: Any, **kwargs: Any) -> None:
+        """Ask the guest to restart. Called by ``lago shutdown --reboot``.
+        Default: ``reboot`` over SSH, failures ignored."""
         self.vm.ssh(["reboot"], propagate_fail=False)
 
     def interactive_console(self) -> CommandStatus:
+        """Attach the caller's terminal to the VM's serial console until the
+        user leaves it; returns the console command's status. Called by
+        ``lago console``. Default: :class:`VMError`, no console."""
         raise VMError(f"{self.vm.name()}: this provider has no console")
 
     def export_disks(
-        self, standalone: bool, dst_dir: str, compress: bool, *args: Any, **kwargs: Any
+        self,
+        standalone: bool,
+        dst_dir: str | None,
+        compress: bool,
+        *args: Any,
+        **kwargs: Any,
     ) -> list[str]:
         """Copy the VM's disks into ``dst_dir`` (see :mod:`lago.export`)."""
         raise VMError(f"{self.vm.name()}: this provider cannot export disks")
 
     def running(self) -> bool:
+        """Whether the VM runs; default: ``state() == "running"``."""
         return self.state() == "running"
 
 
@@ -123,39 +184,38 @@ class _LazySSH:
 ssh_mod = _LazySSH()
 
 
-def _provider_plugins() -> dict[str, Any]:
+def provider_plugins() -> dict[str, type[VMProviderPlugin]]:
+    """The installed provider classes by name (entry points, loaded now)."""
     return load_plugins(PLUGIN_ENTRY_POINTS["vm-provider"], instantiate=False)
 
 
 class VMPlugin(Plugin):
-    """One VM of an environment: its spec, addresses, SSH and lifecycle."""
+    """One VM of an environment: its spec, addresses, SSH and lifecycle.
+
+    The spec defaults and the provider classes come from ``env`` (a
+    :class:`~lago.virt.VirtEnv` reads them once for all its VMs); an ``env``
+    without them makes the VM read the configuration and entry points itself.
+    """
 
     def __init__(self, env: Any, spec: dict[str, Any]) -> None:
         self.virt_env = env
-        self._spec = self._normalize_spec(dict(spec))
-        providers = _provider_plugins()
-        provider_name = self._spec["vm-provider"]
-        if provider_name not in providers:
-            raise LagoUserException(
-                f"Unknown VM provider: {provider_name}, available providers: "
-                + ", ".join(sorted(providers))
-            )
-        self.provider = providers[provider_name](vm=self)
+        defaults = getattr(env, "vm_defaults", None) or VMDefaults.from_config()
+        self._spec = defaults.apply(dict(spec))
+        self.vm_providers = getattr(env, "vm_providers", None) or provider_plugins()
+        self.provider = self._get_vm_provider()
 
-    @staticmethod
-    def _normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
-        spec.setdefault("snapshots", {})
-        spec.setdefault("metadata", {})
-        spec.setdefault("vm-type", config.get("default_vm_type") or "default")
-        spec.setdefault(
-            "vm-provider", config.get("default_vm_provider") or "local-libvirt"
-        )
-        spec.setdefault("ssh-user", config.get("ssh_user") or "root")
-        if "root-password" not in spec:
-            spec["ssh-password"] = config.get("root_password") or config.get(
-                "ssh_password"
+    def _get_vm_provider(self) -> VMProviderPlugin:
+        name = self._spec["vm-provider"]
+        if name not in self.vm_providers:
+            raise LagoUserException(
+                f"Unknown VM provider: {name}, available providers: "
+                + ", ".join(sorted(self.vm_providers))
             )
-        return spec
+        return self.vm_providers[name](vm=self)
+
+    @classmethod
+    def _normalize_spec(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        return VMDefaults.from_config().apply(spec)
 
     # -- lifecycle, handed to the provider ------------------------------
     def start(self, *args: Any, **kwargs: Any) -> None:

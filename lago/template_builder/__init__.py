@@ -41,9 +41,12 @@ package's files and the versions of the Debian packages used); a run with
 nothing changed returns in about a second and leaves timestamps alone.
 """
 
+from lago.constants import LOCAL_REPO_NAME
+from lago.defaults import TEMPLATE_REPOS
+
 from .errors import TemplateBuildError
 
-DEFAULT_REPO_DIR = "/var/lib/lago/repos/lago-local"
+DEFAULT_REPO_DIR = f"{TEMPLATE_REPOS}/{LOCAL_REPO_NAME}"
 
 __all__ = ["DEFAULT_REPO_DIR", "TemplateBuildError", "build_templates"]
 

@@ -38,7 +38,6 @@ DISK_BYTES = 4 << 30
 FS_LABEL = "lago-root"
 DEFAULT_HOSTNAME = "lago-debian12"
 ROOT_PASSWORD = "123456"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 CACHE_DIR = Path("/var/cache/lago/debootstrap")
 INCLUDE = [
     "systemd-sysv",
@@ -95,20 +94,19 @@ def cache_inputs() -> tuple[list[str], dict[str, str]]:
     return list(HOST_PACKAGES), params
 
 
-def mirror_from_sources(texts: list[str], suite: str = SUITE) -> str | None:
-    """The first plain Debian mirror serving suite in apt source files.
+def _source_uris(texts: list[str], suite: str) -> Iterator[str]:
+    """The http(s) URIs of apt sources serving ``suite``, in file order.
 
     Reads both one-line ``deb URI SUITE COMPONENTS`` entries and deb822
-    stanzas (``URIs:``/``Suites:``); security and non-http(s) sources are
-    skipped.
+    stanzas (``URIs:``/``Suites:``).
     """
     for text in texts:
         for line in text.splitlines():
             fields = line.split("#", 1)[0].split()
             if len(fields) >= 3 and fields[0] == "deb":
                 rest = [f for f in fields[1:] if not f.startswith("[")]
-                if len(rest) >= 2 and rest[1] == suite and _plain_mirror(rest[0]):
-                    return rest[0].rstrip("/")
+                if len(rest) >= 2 and rest[1] == suite and _http(rest[0]):
+                    yield rest[0].rstrip("/")
         for stanza in re.split(r"\n\s*\n", text):
             values = {}
             for line in stanza.splitlines():
@@ -119,20 +117,26 @@ def mirror_from_sources(texts: list[str], suite: str = SUITE) -> str | None:
             if "deb" not in types or suite not in suites:
                 continue
             for uri in values.get("uris", []):
-                if _plain_mirror(uri):
-                    return uri.rstrip("/")
-    return None
+                if _http(uri):
+                    yield uri.rstrip("/")
 
 
-def _plain_mirror(uri: str) -> bool:
-    return uri.startswith(("http://", "https://")) and "security" not in uri
+def _http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
 
 
-def host_mirror() -> str:
-    """LAGO_DEBIAN_MIRROR, else the host's apt mirror, else deb.debian.org."""
-    override = os.environ.get("LAGO_DEBIAN_MIRROR")
-    if override:
-        return override.rstrip("/")
+def mirror_from_sources(texts: list[str], suite: str = SUITE) -> str | None:
+    """The first plain (not security) Debian mirror serving ``suite``."""
+    plain = (uri for uri in _source_uris(texts, suite) if "security" not in uri)
+    return next(plain, None)
+
+
+def security_from_sources(texts: list[str], suite: str = SUITE) -> str | None:
+    """The first source of ``<suite>-security`` updates, if the host has one."""
+    return next(_source_uris(texts, f"{suite}-security"), None)
+
+
+def _host_sources() -> list[str]:
     texts = []
     for path in [
         Path("/etc/apt/sources.list"),
@@ -141,7 +145,32 @@ def host_mirror() -> str:
     ]:
         with contextlib.suppress(OSError):
             texts.append(path.read_text())
-    return mirror_from_sources(texts) or DEFAULT_MIRROR
+    return texts
+
+
+def host_mirror() -> str:
+    """``$LAGO_DEBIAN_MIRROR``, else the host's apt mirror of the suite.
+
+    No mirror host is built in: without either, the build stops here.
+    """
+    override = os.environ.get("LAGO_DEBIAN_MIRROR")
+    if override:
+        return override.rstrip("/")
+    mirror = mirror_from_sources(_host_sources())
+    if mirror is None:
+        raise TemplateBuildError(
+            f"no Debian mirror for {SUITE}: set LAGO_DEBIAN_MIRROR or add the "
+            "suite to the host's apt sources"
+        )
+    return mirror
+
+
+def host_security_mirror() -> str | None:
+    """``$LAGO_DEBIAN_SECURITY_MIRROR``, else the host's security source."""
+    override = os.environ.get("LAGO_DEBIAN_SECURITY_MIRROR")
+    if override:
+        return override.rstrip("/")
+    return security_from_sources(_host_sources())
 
 
 def check_mirror(mirror: str, timeout: float = 20) -> None:
@@ -227,7 +256,9 @@ def kernel_release(root: Path) -> str:
     return release
 
 
-def configure(root: Path, mirror: str, fs_uuid: str) -> str:
+def configure(
+    root: Path, mirror: str, fs_uuid: str, security: str | None = None
+) -> str:
     """Configure the installed system; return its kernel release."""
     hostname = DEFAULT_HOSTNAME
     place(root, "/etc/hostname", f"{hostname}\n")
@@ -242,7 +273,7 @@ def configure(root: Path, mirror: str, fs_uuid: str) -> str:
         root,
         "/etc/apt/sources.list",
         f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
-        f"deb http://deb.debian.org/debian-security {SUITE}-security main\n",
+        + (f"deb {security} {SUITE}-security main\n" if security else ""),
     )
     shipped = {
         "/etc/ssh/sshd_config.d/50-lago.conf": ("50-lago-sshd.conf", 0o644),
@@ -336,7 +367,7 @@ def build(workdir: Path) -> tuple[Path, dict[str, str]]:
     root.mkdir()
     debootstrap(root, mirror)
     fs_uuid = str(uuid.uuid4())
-    release = configure(root, mirror, fs_uuid)
+    release = configure(root, mirror, fs_uuid, host_security_mirror())
     if workspace.mounts_under(root):
         raise TemplateBuildError(f"{root} still has mounts after configuration")
     layout = image.Layout(DISK_BYTES)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from lago import qemu_img
 
 from .errors import TemplateBuildError
 from .util import run
@@ -208,17 +209,14 @@ def install_extlinux(
 
 def convert_to_qcow2(raw: Path, out: Path, compress: bool = True) -> None:
     """Convert a raw disk to (compressed) qcow2."""
-    args: list[str | os.PathLike[str]] = [
-        "qemu-img",
-        "convert",
-        "-q",
-        "-f",
-        "raw",
-        "-O",
-        "qcow2",
-        "-o",
-        "compat=1.1",
-    ]
-    if compress:
-        args.append("-c")
-    run([*args, raw, out])
+    run(
+        qemu_img.convert_command(
+            raw,
+            out,
+            "raw",
+            "qcow2",
+            options=["compat=1.1"],
+            compress=compress,
+            quiet=True,
+        )
+    )

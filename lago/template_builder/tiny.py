@@ -227,8 +227,8 @@ def stage_rootfs(root: Path, kernel: kmod.Kernel) -> None:
         "/usr/lib/lago/lago-apply-seed": ("common/lago-apply-seed", 0o755),
         "/usr/lib/lago/lago-seed.awk": ("common/lago-seed.awk", 0o644),
     }
-    for dest, (src, mode) in shipped.items():
-        place_guest_file(root, dest, *src.split("/"), mode=mode)
+    for dest, (shipped_file, mode) in shipped.items():
+        place_guest_file(root, dest, *shipped_file.split("/"), mode=mode)
     (root / "var/run").symlink_to("../run")
     place(root, "/var/log/boot.log", "", 0o644)
     place(root, "/boot/vmlinuz", kernel.vmlinuz.read_bytes(), 0o644)

@@ -1,4 +1,9 @@
-"""Finding the prefix and workdir a verb works on (FACTS 1.2)."""
+"""Finding the prefix and workdir a verb works on.
+
+``--prefix-path`` (or a prefix in the current directory) wins; otherwise the
+workdir found at or above the current directory and its ``--prefix-name``
+(``current`` by default).
+"""
 
 from __future__ import annotations
 
@@ -51,11 +56,17 @@ def export_paths(ctx: VerbContext) -> None:
 
 
 def in_prefix(
-    prefix_class: type[Prefix] = Prefix,
-    workdir_class: type[Workdir] = Workdir,
+    prefix_class: type[Prefix] | None = None,
+    workdir_class: type[Workdir] | None = None,
     logs: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a verb so that it receives ``prefix`` and ``workdir`` keywords."""
+    """Decorate a verb so that it receives ``prefix`` and ``workdir`` keywords.
+
+    It also exports the paths for subprocesses and, unless ``logs`` is false,
+    logs to the prefix's ``lago.log``: both are the command line's business.
+    """
+    prefix_cls = prefix_class or Prefix
+    workdir_cls = workdir_class or Workdir
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -64,8 +75,8 @@ def in_prefix(
                 prefix_path=kwargs.get("prefix_path"),
                 workdir_path=kwargs.get("workdir_path"),
                 prefix_name=kwargs.get("prefix_name") or "current",
-                prefix_class=prefix_class,
-                workdir_class=workdir_class,
+                prefix_class=prefix_cls,
+                workdir_class=workdir_cls,
             )
             export_paths(ctx)
             if logs:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from typing import Any
 
-from lago.config import config
 from lago.errors import InitFileError
-from lago.initfile import load_init_file
-from lago.log_utils import LogTask, setup_prefix_logging
-from lago.network_plan import check_networks
+from lago.init_env import init_environment, load_checked
+from lago.log_utils import setup_prefix_logging
 from lago.plugins.cli import cli_plugin, cli_plugin_add_argument
-from lago.populate import TemplateSource
-from lago.utils import deepcopy
-from lago.workdir import Workdir, check_prefix_name
+from lago.prefix import Prefix
+from lago.template_source import TemplateOptions
+from lago.workdir import Workdir
 
 LOGGER = logging.getLogger(__name__)
 
@@ -30,17 +27,11 @@ def _split_positionals(workdir: str | None, virt_config: str | None) -> tuple[st
     )
 
 
-def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None:
-    prefix_dir = workdir.join(prefix_name)
-    if os.path.isdir(prefix_dir):
-        try:
-            workdir.prefixes[prefix_name].destroy()
-        except Exception:
-            LOGGER.debug("destroying the half-made prefix failed", exc_info=True)
-        shutil.rmtree(prefix_dir, ignore_errors=True)
-    workdir.remove_prefix(prefix_name)
-    if created_workdir and os.path.isdir(workdir.path) and not os.listdir(workdir.path):
-        os.rmdir(workdir.path)
+def _export_and_log(prefix: Prefix, workdir: Workdir) -> None:
+    # deploy scripts and plugins run as subprocesses read these, as in the original
+    os.environ["LAGO_PREFIX_PATH"] = prefix.paths.prefix_path
+    os.environ["LAGO_WORKDIR_PATH"] = workdir.path
+    setup_prefix_logging(prefix.paths.logs())
 
 
 def do_init(
@@ -57,43 +48,29 @@ def do_init(
     set_current: bool = False,
     **kwargs: Any,
 ) -> Workdir:
+    """``lago init``: the model's :func:`~lago.init_env.init_environment`
+    plus what only the command line does (environment variables, log file)."""
     workdir_path, init_path = _split_positionals(workdir, virt_config)
     if not os.path.isfile(init_path):
         raise InitFileError(f"Unable to find init file: {init_path}")
-    init_file = load_init_file(init_path)
-    # the cheap checks first, so that a bad file creates nothing at all
-    check_networks(
-        deepcopy(init_file.domains), deepcopy(init_file.nets), source=init_path
-    )
-    os.environ["LAGO_INITFILE_PATH"] = os.path.dirname(init_path)
-    name = "default" if prefix_name in (None, "current") else prefix_name
-    check_prefix_name(name)
-    templates = TemplateSource(
+    init_file = load_checked(init_path)
+    os.environ["LAGO_INITFILE_PATH"] = init_file.init_dir
+    templates = TemplateOptions.resolve(
         repo_path=template_repo_path,
-        store_path=os.path.abspath(template_store or "/var/lib/lago/store"),
+        store=template_store,
         repo_name=template_repo_name,
-        repos_dir=os.path.abspath(template_repos) if template_repos else None,
+        repos=template_repos,
     )
-    work = Workdir(workdir_path)
-    created_workdir = not os.path.exists(workdir_path)
-    existing = Workdir.is_workdir(workdir_path)
-    if existing:
-        work.load()
-    with LogTask("Initialize and populate prefix"):
-        prefix = work.add_prefix(name) if existing else work.initialize(name)
-        try:
-            os.environ["LAGO_PREFIX_PATH"] = prefix.paths.prefix_path
-            os.environ["LAGO_WORKDIR_PATH"] = work.path
-            setup_prefix_logging(prefix.paths.logs())
-            prefix.virt_conf(
-                init_file, templates, None, not skip_bootstrap, not skip_build
-            )
-        except BaseException:
-            _rollback(work, name, created_workdir)
-            raise
-    if existing and set_current:
-        work.set_current(name)
-    return work
+    return init_environment(
+        init_file,
+        workdir_path,
+        prefix_name,
+        templates,
+        do_bootstrap=not skip_bootstrap,
+        do_build=not skip_build,
+        set_current=set_current,
+        on_prefix=_export_and_log,
+    )
 
 
 @cli_plugin(help="Initialize a directory for running VMs from a LagoInitFile")
@@ -123,8 +100,4 @@ def do_init(
     "--skip-build", action="store_true", help="Do not run the build sections"
 )
 def do_init_verb(**kwargs: Any) -> None:
-    init_cfg = config.get_section("init") or {}
-    for key in ("template_repo_path", "template_store", "template_repos"):
-        if not kwargs.get(key):
-            kwargs[key] = init_cfg.get(key)
     do_init(**kwargs)

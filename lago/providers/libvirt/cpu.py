@@ -1,4 +1,4 @@
-"""The ``<cpu>`` and ``<vcpu>`` elements of a Lago domain (FACTS 8.3).
+"""The ``<cpu>`` and ``<vcpu>`` elements of a Lago domain.
 
 Three ways, as the user docs describe: ``cpu_model`` (an exact model),
 ``cpu_custom`` (the ``<cpu>`` element written as a dict) or neither (the
@@ -32,7 +32,7 @@ class CPU:
         self.host = host
         self.vcpu_explicit = spec.get("vcpu") is not None
         self.vcpu_num = int(spec["vcpu"]) if self.vcpu_explicit else DEFAULT_VCPU
-        # a missing memory used to crash the NUMA code (defect 6)
+        # the original crashed in its NUMA code on a VM without memory
         self.memory = int(spec.get("memory") or DEFAULT_MEMORY)
         self.cpu_model: str | None = spec.get("cpu_model")
         self.cpu_custom: Any = spec.get("cpu_custom")

@@ -1,4 +1,4 @@
-"""The libvirt domain XML of a Lago VM spec (FACTS 8.1): records in, text out.
+"""The libvirt domain XML of a Lago VM spec: records in, text out.
 
 Values reach the XML only through Jinja2 autoescaping (or ElementTree for
 the ``<cpu>`` element), so a name with ``<`` or ``&`` cannot break it.
@@ -16,9 +16,9 @@ import jinja2
 from markupsafe import Markup
 
 from lago.errors import InitFileError
+from lago.naming import ipv4_to_mac
 from lago.providers.libvirt.cpu import CPU, DEFAULT_MEMORY, DEFAULT_VCPU
 from lago.providers.libvirt.host import HostFacts
-from lago.utils import ipv4_to_mac
 
 #: ``/dev/urandom`` as rng backend is accepted since libvirt 2.2.1.
 URANDOM_VERSION = 2002001
@@ -129,7 +129,7 @@ def nic_records(
         mtu = str(nic.get("mtu", DEFAULT_MTU))
         records.append(
             NicXML(
-                network=net_names[net],
+                network=net_names[str(net)],
                 mac=ipv4_to_mac(nic["ip"]) if nic.get("ip") else None,
                 mtu=mtu
                 if host.libvirt_version > MTU_VERSION and mtu != DEFAULT_MTU

@@ -107,14 +107,14 @@ def _models_of(root: ET.Element, vendors: dict[str, str]) -> None:
     parents: dict[str, str] = {}
     for model in root.findall("model"):
         name = model.get("name")
-        vendor, parent = model.find("vendor"), model.find("model")
+        vendor, base = model.find("vendor"), model.find("model")
         if not name:
             continue
         if vendor is not None:
             vendors[name] = vendor.get("name", GENERIC_VENDOR)
-        elif parent is not None:
+        elif base is not None:
             # the old single-file map lets a model inherit from another
-            parents[name] = parent.get("name", "")
+            parents[name] = base.get("name", "")
         else:
             vendors[name] = GENERIC_VENDOR
     for name, parent in parents.items():

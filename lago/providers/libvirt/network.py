@@ -9,9 +9,9 @@ from typing import Any
 
 from lago import brctl
 from lago.errors import LagoException
+from lago.fileio import atomic_write
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.network_xml import network_xml
-from lago.utils import atomic_write
 
 LOGGER = logging.getLogger(__name__)
 

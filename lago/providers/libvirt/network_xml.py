@@ -1,4 +1,4 @@
-"""The libvirt network XML of a saved Lago network spec (FACTS 8.4).
+"""The libvirt network XML of a saved Lago network spec.
 
 NAT networks get IPv4 and IPv6 ranges, a DHCP host entry per VM address and,
 on management networks, DNS records for every VM name and the DNS domain as
@@ -14,8 +14,8 @@ from typing import Any
 
 from lago.dns_names import is_dns_name
 from lago.errors import InitFileError
+from lago.naming import ipv4_to_mac, ver_cmp
 from lago.providers.libvirt.domain_xml import DEFAULT_MTU, MTU_VERSION, template_env
-from lago.utils import ipv4_to_mac, ver_cmp
 
 #: Prefixes made before this Lago version used the old DNS layout.
 DNS_COMPAT_VERSION = "0.36.11"
@@ -110,11 +110,14 @@ def dns_record(
             attrs=(("forwardPlainNames", "yes"),), hosts=hosts
         )
     if management:
-        hosts = []
+        records: list[DnsHost] = []
         for ip, names in names_by_ip(net, net_spec.get("dns_records") or {}):
-            hosts += [DnsHost(ip, tuple(names)), DnsHost(v6_prefix + ip, tuple(names))]
+            records += [
+                DnsHost(ip, tuple(names)),
+                DnsHost(v6_prefix + ip, tuple(names)),
+            ]
         return net_spec.get("dns_domain_name"), Dns(
-            attrs=(("forwardPlainNames", "no"),), hosts=tuple(hosts)
+            attrs=(("forwardPlainNames", "no"),), hosts=tuple(records)
         )
     if libvirt_version < DNS_DISABLE_VERSION:
         return None, Dns(

@@ -32,7 +32,7 @@ LOGGER = logging.getLogger(__name__)
 
 _DOMAIN_NAME = re.compile(r"^([0-9a-f]{8})-.+")
 _NET_NAME = re.compile(r"^([0-9a-f]{8}|[0-9a-f]{4})-.+")
-_LEASE_RANGE = ipaddress.ip_network("192.168.0.0/16")
+_LEASE_RANGE = ipaddress.IPv4Network("192.168.0.0/16")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _net_subnet(xml: ET.Element) -> ipaddress.IPv4Network | None:
         address = ip.get("address") or ""
         if ip.get("family", "ipv4") != "ipv4" or not address:
             continue
-        network = ipaddress.ip_network(f"{address}/24", strict=False)
+        network = ipaddress.IPv4Network(f"{address}/24", strict=False)
         if network.subnet_of(_LEASE_RANGE):
             return network
     return None

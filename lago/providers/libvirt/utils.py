@@ -126,8 +126,8 @@ def _open(
         reason = (str(err).strip().splitlines() or ["unknown error"])[0]
         msg = f"Cannot connect to libvirt at {libvirt_url}: {reason}"
         hint = (
-            "start the project's daemons with `bash scripts/sandbox.sh start`, "
-            "or check that libvirtd runs and that you may use it"
+            "check that libvirtd runs at that address and that you may use it "
+            "(member of the libvirt group, or root)"
         )
         raise LibvirtConnectionError(msg, hint=hint) from err
 

@@ -16,10 +16,10 @@ from lago import dns_names, nocloud, sysprep
 from lago.config import config
 from lago.errors import LagoException, LagoUserException
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
+from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
-from lago.utils import CommandStatus, run_interactive_command
 
 LOGGER = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
     def export_disks(
         self,
         standalone: bool,
-        dst_dir: str,
+        dst_dir: str | None,
         compress: bool,
         collect_only: bool = False,
         with_threads: bool = True,
@@ -249,7 +249,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             for disk in self.vm.spec.get("disks", [])
         ]
         manager = VMExportManager(
-            disks, dst_dir, compress, with_threads, *args, standalone=standalone,
+            disks, dst_dir or ".", compress, with_threads, *args, standalone=standalone,
             **kwargs,
         )  # fmt: skip
         if collect_only:

@@ -182,7 +182,10 @@ def test_empty_domains_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("written", "loaded"),
     [
-        ({"groups": "web"}, {"groups": ["web"]}),  # upstream defect 27
+        (
+            {"groups": "web"},
+            {"groups": ["web"]},
+        ),  # the original split a scalar group into letters
         ({"memory": "2048", "vcpu": "4"}, {"memory": 2048, "vcpu": 4}),
         (
             {"bootstrap": "yes", "skip-export": "No"},

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lago.errors import InitFileError
+from lago.initfile import validate
 from lago.network_plan import NetworkConfigError, NetworkPlan, plan_networks
 from lago.subnet_lease import LagoSubnetLeaseTakenException, SubnetStore
 
@@ -276,8 +277,10 @@ def test_single_net_may_carry_dns_attributes_without_management_key(
 
 def test_default_source_name(store: SubnetStore, uuid_path: str) -> None:
     with pytest.raises(NetworkConfigError) as err:
-        plan_networks({}, {}, store, uuid_path)
-    assert str(err.value) == "LagoInitFile: No networks configured."
+        plan_networks({"vm": nics("b")}, {"a": {}, "b": {}}, store, uuid_path)
+    assert str(err.value) == (
+        "LagoInitFile: VM vm has no management network, please connect it to one."
+    )
     assert isinstance(err.value, InitFileError)
 
 
@@ -285,9 +288,8 @@ def nics(*nets: str) -> dict[str, Any]:
     return {"nics": [{"net": net} for net in nets]}
 
 
-# errors found before anything is leased or changed
+# errors of the topology, found before anything is leased or changed
 BEFORE_LEASING = [
-    ({}, {}, "No networks configured."),
     (
         {"vm0": nics("a")},
         {
@@ -297,11 +299,6 @@ BEFORE_LEASING = [
         },
         "Networks: b,c, misconfigured, they are not marked as management, but have "
         "DNS attributes. DNS is supported only in management networks.",
-    ),
-    (
-        {"vm0": nics("a", "nope")},
-        {"a": {}, "b": {}},
-        "Unrecognized network in vm0: nope, available: a,b",
     ),
     (
         {"vm0": nics("b")},
@@ -328,6 +325,22 @@ BEFORE_LEASING = [
         },
         "Networks a,b,c are all marked as management; exactly one management "
         "network is supported",
+    ),
+    (
+        {"vm0": nics("a")},
+        {"a": {"gw": "192.168.200.0"}},
+        "Network a: gw 192.168.200.0 is not a usable host address",
+    ),
+]
+
+# the shape of the values is checked once, when the init file is loaded: the
+# planner relies on it, so each of these must be rejected there
+CHECKED_AT_LOAD = [
+    ({}, {}, "No networks configured."),
+    (
+        {"vm0": nics("a", "nope")},
+        {"a": {}, "b": {}},
+        "Unrecognized network in vm0: nope, available: a,b",
     ),
     (
         {"vm0": {"nics": [{"net": "a", "ip": "192.168.200"}]}},
@@ -375,18 +388,13 @@ BEFORE_LEASING = [
     ),
     (
         {"vm0": nics("a")},
-        {"a": {"management": "yes"}},
+        {"a": {"management": "maybe"}},
         "Network a: management must be true or false",
     ),
     (
         {"vm0": nics("a")},
         {"a": {"gw": "192.168.200.300"}},
         "Network a: gw '192.168.200.300' is not an IPv4 address",
-    ),
-    (
-        {"vm0": nics("a")},
-        {"a": {"gw": "192.168.200.0"}},
-        "Network a: gw 192.168.200.0 is not a usable host address",
     ),
     (
         {"vm0": nics("a")},
@@ -415,6 +423,16 @@ BEFORE_LEASING = [
         "VM vm0: nic0 must be a mapping with a net key",
     ),
 ]
+
+
+@pytest.mark.parametrize(("domains", "nets", "message"), CHECKED_AT_LOAD)
+def test_shape_errors_are_rejected_when_loading(
+    domains: dict, nets: dict, message: str
+) -> None:
+    with pytest.raises(InitFileError) as err:
+        validate({"domains": domains, "nets": nets}, "/src/LagoInitFile")
+    assert str(err.value).startswith("/src/LagoInitFile: ")
+    assert not isinstance(err.value, NetworkConfigError)
 
 
 @pytest.mark.parametrize(("domains", "nets", "message"), BEFORE_LEASING)

@@ -14,7 +14,7 @@ from lago.plugins.output import (
 
 
 def status_info(distro: str | None = "el7") -> dict:
-    """What ``lago status`` reports (FACTS 16), for one VM on one network."""
+    """What ``lago status`` reports for one VM on one network."""
     return {
         "Prefix": {
             "Base directory": "/w/.lago/default",

@@ -6,6 +6,7 @@ Installing a real third-party plugin package is covered by test_cli.py.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import logging
 from types import SimpleNamespace
@@ -192,7 +193,7 @@ def test_plugin_of_the_wrong_kind_is_refused():
     with pytest.raises(PluginError, match="is not a OutFormatPlugin"):
         plugins._check_kind("lago.plugins.output", CLIPluginFuncWrapper)
     plugins._check_kind("lago.plugins.output", DefaultOutFormatPlugin)
-    plugins._check_kind("lago.plugins.vm", object())
+    plugins._check_kind("lago.plugins.unknown-kind", object())
 
 
 def ours(group: str, name: str) -> importlib.metadata.EntryPoint:
@@ -257,3 +258,60 @@ def test_verb_whose_parser_fails_is_left_out(caplog):
     assert args.func(args) == "worked"
     with pytest.raises(SystemExit):
         parser.parse_args(["clashing"])
+
+
+@pytest.mark.parametrize(
+    ("group", "good", "base"),
+    [
+        ("lago.plugins.vm", "lago.vm:DefaultVM", "VMPlugin"),
+        (
+            "lago.plugins.vm_provider",
+            "lago.vm:SSHVMProvider",
+            "VMProviderPlugin",
+        ),
+        (
+            "lago.plugins.vm_service",
+            "lago.service:SystemdService",
+            "ServicePlugin",
+        ),
+    ],
+)
+def test_every_kind_is_checked_at_load(group: str, good: str, base: str) -> None:
+    module, _, name = good.partition(":")
+    plugin = getattr(importlib.import_module(module), name)
+    plugins._check_kind(group, plugin)
+    with pytest.raises(PluginError) as err:
+        plugins._check_kind(group, DefaultOutFormatPlugin)
+    assert str(err.value) == (
+        f"lago.plugins.output.DefaultOutFormatPlugin is not a {base}"
+    )
+
+
+def test_a_plugin_of_the_wrong_kind_is_skipped_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = ours("lago.plugins.vm_provider", "ssh")
+
+    class FakeManager:
+        namespace = "lago.plugins.vm_provider"
+
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        def __iter__(self):  # one extension whose class is of the wrong kind
+            yield SimpleNamespace(
+                name="ssh", plugin=DefaultOutFormatPlugin, entry_point=real
+            )
+
+    import stevedore
+
+    monkeypatch.setattr(stevedore, "ExtensionManager", FakeManager)
+    with caplog.at_level(logging.WARNING, logger="lago.plugins"):
+        loaded = load_plugins("lago.plugins.vm_provider", instantiate=False)
+    assert loaded == {}
+    version = importlib.metadata.version("lago")
+    assert caplog.messages == [
+        f"Failed to load plugin ssh (lago {version}, lago.vm:SSHVMProvider) from "
+        "group lago.plugins.vm_provider: PluginError: "
+        "lago.plugins.output.DefaultOutFormatPlugin is not a VMProviderPlugin"
+    ]

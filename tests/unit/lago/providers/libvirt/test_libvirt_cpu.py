@@ -1,4 +1,4 @@
-"""The <cpu> and <vcpu> elements (FACTS 8.3, the user docs' CPU section)."""
+"""The <cpu> and <vcpu> elements."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def test_single_vcpu_has_no_numa():
 
 
 def test_missing_memory_uses_the_default_16384():
-    # the original crashed on int(None) here (defect 6)
+    # the original crashed on int(None) here
     cpu = CPU({"vcpu": 4}, make_host())
     assert [c[2] for c in cells(cpu)] == ["8192", "8192"]
     assert cpu.memory == 16384

@@ -122,8 +122,8 @@ def test_connection_failure_is_one_line_with_a_hint(capfd):
     assert "/nonexistent/libvirt-sock" in message
     assert "\n" not in message
     assert err.value.hint == (
-        "start the project's daemons with `bash scripts/sandbox.sh start`, "
-        "or check that libvirtd runs and that you may use it"
+        "check that libvirtd runs at that address and that you may use it "
+        "(member of the libvirt group, or root)"
     )
     # libvirt's default handler would have printed the error on stderr
     assert capfd.readouterr().err == ""

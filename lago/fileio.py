@@ -1,0 +1,48 @@
+"""Writing files safely, hashing them and moving old ones aside."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import IO, Any
+
+
+def atomic_write(
+    path: str | os.PathLike[str], text: str, mode: int | None = None
+) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    if mode is not None:
+        tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def json_dump(obj: Any, f: IO[str]) -> None:
+    """Write ``obj`` as the original did: 4-space indent, key order kept."""
+    json.dump(obj, f, indent=4)
+
+
+def get_hash(file_path: str | os.PathLike[str], checksum: str = "sha1") -> str:
+    """Hex digest of a file's content."""
+    digest = hashlib.new(checksum)
+    with open(file_path, "rb") as stream:
+        for block in iter(functools.partial(stream.read, 1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def add_timestamp_suffix(base_string: str) -> str:
+    return f"{base_string}.{datetime.datetime.now():%Y-%m-%d_%H:%M:%S}"
+
+
+def rotate_dir(base_dir: str) -> None:
+    """Move an existing directory aside under a timestamped name."""
+    if Path(base_dir).exists():
+        shutil.move(base_dir, add_timestamp_suffix(base_dir))

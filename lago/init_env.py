@@ -1,0 +1,97 @@
+"""The ``init`` workflow: an init file becomes a prefix in a workdir.
+
+Shared by the ``lago init`` verb and :func:`lago.sdk.init`, which only
+differ in what they do once the prefix exists (the CLI exports the paths to
+``os.environ`` and logs to the prefix's ``lago.log``; the SDK logs per
+environment). That difference is the ``on_prefix`` callback: this module
+writes no environment variable and installs no log handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+
+from lago.initfile import InitFile, load_init_file
+from lago.log_utils import LogTask
+from lago.network_plan import check_networks
+from lago.prefix import Prefix
+from lago.spec_data import deepcopy
+from lago.template_source import TemplateOptions
+from lago.workdir import Workdir, check_prefix_name
+
+LOGGER = logging.getLogger(__name__)
+
+#: Called once the prefix directory exists, before anything is populated.
+OnPrefix = Callable[[Prefix, Workdir], None]
+
+
+def prefix_name_for(prefix_name: str | None) -> str:
+    """The name a new prefix gets: ``current`` is an alias, not a name."""
+    return "default" if prefix_name in (None, "current") else prefix_name
+
+
+def load_checked(init_path: str) -> InitFile:
+    """Load the init file and run every check that needs no daemon.
+
+    Done before anything is created, so that a bad file changes nothing.
+    """
+    init_file = load_init_file(init_path)
+    check_networks(
+        deepcopy(init_file.domains), deepcopy(init_file.nets), source=init_path
+    )
+    return init_file
+
+
+def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None:
+    prefix_dir = workdir.join(prefix_name)
+    if os.path.isdir(prefix_dir):
+        try:
+            workdir.prefixes[prefix_name].destroy()
+        except Exception:
+            LOGGER.debug("destroying the half-made prefix failed", exc_info=True)
+        shutil.rmtree(prefix_dir, ignore_errors=True)
+    workdir.remove_prefix(prefix_name)
+    if created_workdir and os.path.isdir(workdir.path) and not os.listdir(workdir.path):
+        os.rmdir(workdir.path)
+
+
+def init_environment(
+    init_file: InitFile,
+    workdir_path: str,
+    prefix_name: str | None = None,
+    templates: TemplateOptions | None = None,
+    *,
+    do_bootstrap: bool = True,
+    do_build: bool = True,
+    set_current: bool = False,
+    on_prefix: OnPrefix | None = None,
+) -> Workdir:
+    """Create prefix ``prefix_name`` of the workdir at ``workdir_path``.
+
+    The workdir is created if needed. On any failure the half-made prefix
+    is destroyed (its leases released, its directory removed) and a workdir
+    this call created is removed again; the error is re-raised.
+    """
+    name = prefix_name_for(prefix_name)
+    check_prefix_name(name)
+    source = (templates or TemplateOptions.resolve()).source()
+    work = Workdir(workdir_path)
+    created_workdir = not os.path.exists(workdir_path)
+    existing = Workdir.is_workdir(workdir_path)
+    if existing:
+        work.load()
+    with LogTask("Initialize and populate prefix"):
+        prefix = work.add_prefix(name) if existing else work.initialize(name)
+        try:
+            if on_prefix is not None:
+                on_prefix(prefix, work)
+            prefix.virt_conf(init_file, source, None, do_bootstrap, do_build)
+        except BaseException:
+            _rollback(work, name, created_workdir)
+            raise
+    if existing and set_current:
+        work.set_current(name)
+    return work
