@@ -66,8 +66,9 @@ def run_scripts(host: Any, scripts: list[str]) -> None:
             result = host.ssh_script(script, show_output=False)
             if result.code == 0:
                 continue
+            # the error below carries the stderr; the full output goes to the log
             LOGGER.debug("%s on %s wrote:\n%s", script, host.name(), result.out)
-            LOGGER.error("%s on %s failed:\n%s", script, host.name(), result.err)
+            LOGGER.debug("%s on %s failed:\n%s", script, host.name(), result.err)
             message = f"{script} failed with status {result.code} on {host.name()}"
             stderr = _summary(result.err)
             raise LagoDeployError(f"{message}: {stderr}" if stderr else message)
