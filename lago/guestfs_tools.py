@@ -184,12 +184,14 @@ def extract_paths(
     *,
     force_tcg: bool | None = None,
     disk_format: str | None = None,
+    name: str | None = None,
 ) -> None:
     """Copy each ``(guest_path, host_path)`` out of the disk image.
 
     A missing guest path raises :class:`ExtractPathNoPathError` unless
-    ``ignore_nopath``.
+    ``ignore_nopath``. Messages name the disk by ``name`` (e.g. its VM's).
     """
+    source = name or disk_path
     with guestfs_conn_mount_ro(
         disk_path, disk_root, force_tcg=force_tcg, disk_format=disk_format
     ) as conn:
@@ -197,11 +199,14 @@ def extract_paths(
             LOGGER.debug("Copying %s from %s to %s", guest_path, disk_path, host_path)
             try:
                 _copy_path(conn, guest_path, host_path)
-            except ExtractPathNoPathError:
+            except ExtractPathNoPathError as err:
                 if not ignore_nopath:
-                    raise
-                LOGGER.info("Skipped %s of %s: no such path", guest_path, disk_path)
+                    raise ExtractPathNoPathError(
+                        f"Failed to extract {guest_path} from {source}: "
+                        "no such file or directory"
+                    ) from err
+                LOGGER.info("Skipped %s of %s: no such path", guest_path, source)
             except (RuntimeError, OSError, tarfile.TarError) as err:
                 raise ExtractPathError(
-                    f"Failed to extract {guest_path} from {disk_path}: {err}"
+                    f"Failed to extract {guest_path} from {source}: {err}"
                 ) from err

@@ -174,4 +174,11 @@ def test_deploy_and_collect(lago: LagoRunner) -> None:
     dead = lago.cwd / "dead"
     lago("collect", "--output", str(dead), timeout=1800)
     _check_layout(dead, order="1\n2\n1\n2\n", ran="ran\nafter\n")
+    proc = lago(
+        "collect", "--output", str(dead), "--no-skip", check=False, timeout=1800
+    )
+    assert proc.returncode == 2
+    assert _error_line(proc) == (
+        "Failed to extract /nonexistent from vm01: no such file or directory"
+    )
     assert {p: p.stat().st_mtime_ns for p in (prefix / "images").iterdir()} == disks

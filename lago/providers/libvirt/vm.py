@@ -260,6 +260,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             ignore_nopath,
             force_tcg=force_tcg,
             disk_format=root.get("format"),
+            name=self.vm.name(),
         )
 
     # -- snapshots (arrive with their own issue) -------------------------
