@@ -199,28 +199,6 @@ class VMPlugin(Plugin):
     def interactive_console(self) -> CommandStatus:
         return self.provider.interactive_console()
 
-    def extract_paths(
-        self, paths: list[tuple[str, str]], *args: Any, **kwargs: Any
-    ) -> None:
-        return self.provider.extract_paths(paths, *args, **kwargs)
-
-    def extract_paths_dead(
-        self, paths: list[tuple[str, str]], *args: Any, **kwargs: Any
-    ) -> None:
-        return self.provider.extract_paths_dead(paths, *args, **kwargs)
-
-    def collect_artifacts(self, host_path: str, ignore_nopath: bool) -> None:
-        """Copy this VM's artifacts into ``host_path`` (made if missing), each
-        guest path named with its ``/`` turned to ``_`` (``/var/log`` ->
-        ``_var_log``)."""
-        os.makedirs(host_path, exist_ok=True)
-        paths = [
-            (path, os.path.join(host_path, path.replace("/", "_")))
-            for path in self._artifact_paths()
-        ]
-        if paths:
-            self.extract_paths(paths, ignore_nopath=ignore_nopath)
-
     # -- what the spec says ---------------------------------------------
     @property
     def spec(self) -> dict[str, Any]:
@@ -422,6 +400,29 @@ class VMPlugin(Plugin):
             self._spec["guest-agent"] = name
             self.save()
         return self.service(name)
+
+    # -- artifacts ------------------------------------------------------------
+    def extract_paths(
+        self, paths: list[tuple[str, str]], *args: Any, **kwargs: Any
+    ) -> None:
+        return self.provider.extract_paths(paths, *args, **kwargs)
+
+    def extract_paths_dead(
+        self, paths: list[tuple[str, str]], *args: Any, **kwargs: Any
+    ) -> None:
+        return self.provider.extract_paths_dead(paths, *args, **kwargs)
+
+    def collect_artifacts(self, host_path: str, ignore_nopath: bool) -> None:
+        """Copy this VM's artifacts into ``host_path`` (made if missing), each
+        guest path named with its ``/`` turned to ``_`` (``/var/log`` ->
+        ``_var_log``)."""
+        os.makedirs(host_path, exist_ok=True)
+        paths = [
+            (path, os.path.join(host_path, path.replace("/", "_")))
+            for path in self._artifact_paths()
+        ]
+        if paths:
+            self.extract_paths(paths, ignore_nopath=ignore_nopath)
 
     # -- persistence --------------------------------------------------------
     def save(self, path: str | None = None) -> None:
