@@ -78,6 +78,8 @@ DISK_VALUES: dict[str, Checker] = {
     "type": one_of(DISK_TYPES, "Unknown drive spec"),
     "name": name_of("disk"),
     "dev": _dev,
+    # the documented spelling of ``dev``
+    "device": _dev,
     "format": string("a disk format (string) such as qcow2, raw or iso"),
     "size": as_size,
     "template_name": string("a template name (string)"),
@@ -109,12 +111,25 @@ def _check_source(disk: dict[str, Any], path: str) -> None:
         )
 
 
+def _device_as_dev(disk: dict[str, Any], path: str) -> None:
+    """``device`` (as the docs spell it) is saved as ``dev``."""
+    if "device" not in disk:
+        return
+    device = disk.pop("device")
+    if disk.setdefault("dev", device) != device:
+        raise FieldError(
+            child(path, "device"),
+            f"{device!r} differs from dev {disk['dev']!r} (give one of the two)",
+        )
+
+
 def check_disk(value: Any, path: str) -> dict[str, Any]:
-    """One disk; ``name`` defaults to ``dev``."""
+    """One disk; ``device`` is read as ``dev``; ``name`` defaults to ``dev``."""
     spec = as_mapping(value, path, "a mapping of disk settings")
     check_keys(spec, DISK_VALUES, path)
     require(spec, "type", path, "one of: " + ", ".join(DISK_TYPES))
     disk = checked(spec, DISK_VALUES, path)
+    _device_as_dev(disk, path)
     require(disk, "format", path, "e.g. qcow2, raw or iso")
     require(disk, "dev", path, "the guest device, e.g. vda or sdb")
     disk.setdefault("name", disk["dev"])

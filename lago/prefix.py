@@ -14,10 +14,13 @@ import shutil
 import uuid as uuid_mod
 from typing import IO, Any
 
+from lago.collect import collect_from_vms, prepare_output_dir
 from lago.config import config
+from lago.deploy import LagoDeployError, expanded_scripts, run_scripts, scripts_of
 from lago.errors import LagoException
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
+from lago.parallel import invoke_in_parallel
 from lago.paths import Paths
 from lago.process import run_command
 from lago.sdk_utils import expose
@@ -25,6 +28,8 @@ from lago.subnet_lease import SubnetStore
 from lago.virt import VirtEnv
 
 LOGGER = logging.getLogger(__name__)
+
+__all__ = ["LagoDeployError", "Prefix", "PrefixError"]
 
 
 class PrefixError(LagoException):
@@ -191,6 +196,46 @@ class Prefix:
 
     def get_snapshots(self) -> dict[str, list[str]]:
         return self.virt_env.get_snapshots()
+
+    # -- artifacts and deploy scripts (exposed to the SDK) ---------------
+    @expose
+    def collect_artifacts(self, output_dir: str, ignore_nopath: bool) -> None:
+        """Copy every VM's ``artifacts`` into ``output_dir/<vm>/``."""
+        with LogTask("Collect artifacts"):
+            prepare_output_dir(output_dir)
+            collect_from_vms(
+                self.virt_env.get_vms().values(), output_dir, ignore_nopath
+            )
+
+    def _get_scripts(self, host_metadata: dict[str, Any]) -> list[str]:
+        return scripts_of(host_metadata)
+
+    def _set_scripts(
+        self, host_metadata: dict[str, Any], scripts: list[str]
+    ) -> dict[str, Any]:
+        host_metadata["deploy-scripts"] = list(scripts)
+        return host_metadata
+
+    def _deploy_host(self, host: Any) -> None:
+        with LogTask(f"Deploy VM {host.name()}"):
+            scripts = self._get_scripts(host.metadata)
+            run_scripts(
+                host, expanded_scripts(host.name(), scripts, self.paths.prefix_path)
+            )
+
+    @expose
+    def deploy(self) -> None:
+        """Run each VM's deploy scripts on it, VMs in parallel."""
+        with LogTask("Deploy environment"):
+            hosts = [
+                vm
+                for vm in self.virt_env.get_vms().values()
+                if self._get_scripts(vm.metadata)
+            ]
+            for host in hosts:  # every script checked before any runs
+                scripts = self._get_scripts(host.metadata)
+                expanded_scripts(host.name(), scripts, self.paths.prefix_path)
+            invoke_in_parallel(self._deploy_host, hosts)
 
     def _has_virt(self) -> bool:
         return os.path.exists(self.paths.virt("env"))

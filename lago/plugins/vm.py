@@ -170,6 +170,20 @@ class VMProviderPlugin(Plugin):
         """Whether the VM runs; default: ``state() == "running"``."""
         return self.state() == "running"
 
+    def extract_paths(self, paths: list[tuple[str, str]], ignore_nopath: bool) -> None:
+        """Copy each ``(guest_path, host_path)`` from the running VM over SSH."""
+        from lago.guest_extract import extract_paths_ssh
+
+        extract_paths_ssh(self.vm, paths, ignore_nopath)
+
+    def extract_paths_dead(
+        self, paths: list[tuple[str, str]], ignore_nopath: bool
+    ) -> None:
+        """Copy paths from the VM's disks while it does not run."""
+        raise ExtractPathError(
+            f"VM {self.vm.name()}: its provider cannot read the disks of a stopped VM"
+        )
+
 
 class _LazySSH:
     """``lago.ssh`` on first use: paramiko costs 0.2 s to import, and most
@@ -467,6 +481,29 @@ class VMPlugin(Plugin):
             self._spec["guest-agent"] = name
             self.save()
         return self.service(name)
+
+    # -- artifacts ------------------------------------------------------------
+    def extract_paths(
+        self, paths: list[tuple[str, str]], *args: Any, **kwargs: Any
+    ) -> None:
+        return self.provider.extract_paths(paths, *args, **kwargs)
+
+    def extract_paths_dead(
+        self, paths: list[tuple[str, str]], *args: Any, **kwargs: Any
+    ) -> None:
+        return self.provider.extract_paths_dead(paths, *args, **kwargs)
+
+    def collect_artifacts(self, host_path: str, ignore_nopath: bool) -> None:
+        """Copy this VM's artifacts into ``host_path`` (made if missing), each
+        guest path named with its ``/`` turned to ``_`` (``/var/log`` ->
+        ``_var_log``)."""
+        os.makedirs(host_path, exist_ok=True)
+        paths = [
+            (path, os.path.join(host_path, path.replace("/", "_")))
+            for path in self._artifact_paths()
+        ]
+        if paths:
+            self.extract_paths(paths, ignore_nopath=ignore_nopath)
 
     # -- persistence --------------------------------------------------------
     def save(self, path: str | None = None) -> None:

@@ -172,6 +172,42 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             ["virsh", "-c", config.get("libvirt_url"), "console", self._libvirt_name()]
         )
 
+    # -- artifacts --------------------------------------------------------------
+    def extract_paths(self, paths: list[tuple[str, str]], ignore_nopath: bool) -> None:
+        """Over SSH while the VM runs and answers, else from its disk."""
+        if self.defined() and self.vm.ssh_reachable(tries=1):
+            super().extract_paths(paths, ignore_nopath)
+            return
+        LOGGER.info(
+            "%s is down or does not answer SSH: reading its disk", self.vm.name()
+        )
+        self.extract_paths_dead(paths, ignore_nopath)
+
+    def extract_paths_dead(
+        self, paths: list[tuple[str, str]], ignore_nopath: bool
+    ) -> None:
+        """Read the paths from the root disk with libguestfs, read-only."""
+        from lago import guestfs_tools
+
+        disks = self.vm.spec.get("disks") or []
+        if not disks:
+            raise VMError(f"VM {self.vm.name()} has no disk to read artifacts from")
+        root = disks[0]
+        try:
+            force_tcg: bool | None = self.host_facts().domain_type == "qemu"
+        except Exception as err:  # no daemon: decide from this host alone
+            LOGGER.debug("No libvirt host facts (%s)", err)
+            force_tcg = None
+        guestfs_tools.extract_paths(
+            expand_path(root["path"], self._env.prefix.paths.prefix_path),
+            (root.get("metadata") or {}).get("root-partition") or "root",
+            paths,
+            ignore_nopath,
+            force_tcg=force_tcg,
+            disk_format=root.get("format"),
+            name=self.vm.name(),
+        )
+
     # -- init-time preparation ------------------------------------------
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         disks = self.vm.spec.get("disks") or []
