@@ -18,7 +18,7 @@ import posixpath
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import paramiko
 
@@ -82,7 +82,8 @@ def _copy_one(
     with contextlib.closing(chan):
         chan.settimeout(READ_TIMEOUT)
         chan.exec_command(remote_tar_command(guest_path))
-        stdout = chan.makefile("rb")
+        # paramiko's ChannelFile reads like a binary file
+        stdout = cast("IO[bytes]", chan.makefile("rb"))
         kind = stdout.read(1)
         if not kind:
             code = chan.recv_exit_status()
