@@ -36,6 +36,7 @@ autodoc_typehints = "signature"
 html_theme = "alabaster"
 html_static_path = ["_static"]
 html_title = f"Lago {release}"
+html_copy_source = False
 
 # the command line reference is also the man page
 man_pages = [
