@@ -119,3 +119,37 @@ def test_bash_script_registers_lago() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "_python_argcomplete" in proc.stdout
+
+
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1='> '; PATH=$1:\$PATH; fpath=($2 \$fpath); cd $3; autoload -U compinit; compinit -u -D"
+zpty -w -n z $'lago shell \t\t'
+seen=""
+for i in {1..120}; do
+    while zpty -r -t z chunk; do seen+=$chunk; done
+    [[ $seen == *db*web* ]] && break
+    sleep 0.5
+done
+zpty -d z
+print -r -- "$seen"
+"""
+
+
+@pytest.mark.skipif(not shutil.which("zsh"), reason="zsh is not installed")
+def test_zsh_completes_vm_names(project: Path, tmp_path: Path) -> None:
+    """A real interactive zsh, with the installed ``_lago``, completing a VM name."""
+    functions = tmp_path / "site-functions"
+    functions.mkdir()
+    (functions / "_lago").write_text(completion.shell_code("zsh"))
+    driver = tmp_path / "drive.zsh"
+    driver.write_text(ZSH_DRIVER)
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "lago").exists()
+    proc = subprocess.run(
+        ["zsh", "-f", str(driver), str(bin_dir), str(functions), str(project)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    screen = proc.stdout.replace("\r", "")
+    assert "db" in screen and "web" in screen, screen
