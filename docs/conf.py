@@ -12,7 +12,7 @@ import lago  # noqa: E402
 
 project = "Lago"
 author = "Lago developers"
-copyright = "Lago developers"  # noqa: A001
+copyright = "Lago developers"
 release = version = lago.__version__
 
 extensions = [
@@ -40,6 +40,12 @@ html_copy_source = False
 
 # the command line reference is also the man page
 man_pages = [
-    ("cli", "lago", "declarative multi-VM environments on libvirt and qemu", [author], 1)
+    (
+        "cli",
+        "lago",
+        "declarative multi-VM environments on libvirt and qemu",
+        [author],
+        1,
+    )
 ]
 man_show_urls = False

@@ -99,9 +99,7 @@ def action_term(action: argparse.Action) -> str:
     metavar = _metavar(action)
     if not action.option_strings:
         return metavar or action.dest
-    return ", ".join(
-        f"{option} {metavar}".strip() for option in action.option_strings
-    )
+    return ", ".join(f"{option} {metavar}".strip() for option in action.option_strings)
 
 
 def _action_body(action: argparse.Action) -> str:
