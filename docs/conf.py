@@ -24,6 +24,8 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "README.md", "examples"]
 root_doc = "index"
+# option names such as --workdir-path must keep both dashes
+smartquotes = False
 
 myst_heading_anchors = 3
 myst_enable_extensions = ["deflist"]
