@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import argcomplete
-
 LOGGER = logging.getLogger(__name__)
 
 #: Verbs whose ``host`` argument is a VM name of the current prefix.
@@ -149,6 +147,8 @@ def autocomplete(parser: argparse.ArgumentParser) -> None:
     """Answer the shell and exit when run for completion; else return at once."""
     if "_ARGCOMPLETE" not in os.environ:
         return
+    import argcomplete
+
     install_completers(parser)
     # options are offered once the word starts with "-", as bash users expect
     argcomplete.autocomplete(parser, always_complete_options=False)
@@ -156,6 +156,8 @@ def autocomplete(parser: argparse.ArgumentParser) -> None:
 
 def shell_code(shell: str) -> str:
     """The script that registers ``lago``'s completion in ``shell``."""
+    import argcomplete
+
     # "shell" names the target shell's dialect here; nothing is run
     bash = argcomplete.shellcode(["lago", "lagocli"], shell="bash")  # noqa: S604
     if shell == "bash":
