@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 SANDBOX := bash scripts/sandbox.sh
 PYTEST_ARGS ?=
 
-.PHONY: setup deps templates templates-all sandbox demo test unit functional check lint typecheck format bench clean-sandbox rpm
+.PHONY: setup deps templates templates-all sandbox completion demo test unit functional check lint typecheck format bench clean-sandbox rpm docs docs-graph
 
-setup: deps templates sandbox
+setup: deps templates sandbox completion
 
 deps:
 	bash scripts/install-deps.sh
@@ -24,10 +24,25 @@ templates-all: templates
 sandbox: deps
 	$(SANDBOX) start
 
+# bash and zsh completion scripts under /usr/local/share
+completion: deps
+	bash scripts/install-completion.sh
+
+# the HTML documentation and the lago(1) man page; warnings are errors
+SPHINX := $(PY) -m sphinx -W --keep-going -q -d docs/_build/doctrees
+docs: deps
+	$(SPHINX) -b html docs docs/_build/html
+	$(SPHINX) -b man docs docs/_build/man
+
+# redraw docs/_static/two-nets.svg from a real two-network environment
+docs-graph: setup
+	$(SANDBOX) exec env LAGO_DOCS_GRAPH_SVG=$(CURDIR)/docs/_static/two-nets.svg \
+		$(PY) -m pytest tests/functional/test_graph_completion.py -k two_networks -v
+
 demo: setup
 	$(SANDBOX) exec bash scripts/demo.sh
 
-test: setup templates-all
+test: setup templates-all docs
 	$(SANDBOX) exec $(PY) -m pytest tests -v -rs $(PYTEST_ARGS)
 
 unit: deps

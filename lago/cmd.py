@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import lago
-from lago import defaults, log_utils
+from lago import completion, defaults, log_utils
 from lago.config import config
 from lago.errors import LagoException
 from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
@@ -238,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.update_parser(parser)
     except LagoException as err:
         sys.exit(_report(err, debug))
+    completion.autocomplete(parser)  # exits here when the shell asks
     args = parser.parse_args(argv)
     config.update_args(args)
     setup_logging(args.loglevel, args.logdepth, args.ignore_warnings, args.log_format)

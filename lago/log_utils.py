@@ -371,10 +371,12 @@ def end_log_task(task: str, logger: Any = logging, level: str = "info") -> None:
 
 
 class LogTask:
-    """Context manager for a log task::
+    """Context manager for a log task.
 
-    with LogTask('Create disks'):
-        ...
+    For example::
+
+        with LogTask('Create disks'):
+            ...
     """
 
     def __init__(

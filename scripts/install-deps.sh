@@ -17,6 +17,10 @@ DEB_PACKAGES=(
     cpio xz-utils debootstrap genisoimage
     # packaging check (lago.spec)
     rpm
+    # documentation (make docs, the man page), shell completion, lago graph
+    python3-sphinx python3-myst-parser python3-argcomplete graphviz man-db
+    # the shells whose completion is tested
+    bash-completion zsh
     # the virtualenv (Debian's python, so that guestfs imports) and builds
     python3-venv python3-dev gcc make openssh-client
 )

@@ -93,3 +93,12 @@ class JSONOutFormatPlugin(OutFormatPlugin):
 class YAMLOutFormatPlugin(OutFormatPlugin):
     def format(self, info_dict: Any) -> str:
         return yaml.safe_dump(info_dict, default_flow_style=False, allow_unicode=True)
+
+
+class DotOutFormatPlugin(OutFormatPlugin):
+    """Graphviz DOT text of a ``status`` report (``lago graph`` draws it)."""
+
+    def format(self, info_dict: Any) -> str:
+        from lago.graph import status_to_dot
+
+        return status_to_dot(info_dict).rstrip("\n")

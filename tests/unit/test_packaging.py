@@ -29,7 +29,9 @@ def test_rpm_builds(tmp_path: Path) -> None:
     ).stdout
     for expected in ("/usr/bin/lago", "/usr/bin/lagocli", "/etc/lago/lago.conf", "/var/lib/lago/subnets",
                      "lago/providers/libvirt/templates/dom_template-base.xml.j2", "lago/cmd.py",
-                     "entry_points.txt"):  # fmt: skip
+                     "entry_points.txt", "/usr/share/man/man1/lago.1", "/html/index.html", "/html/cli.html",
+                     "/html/api/generated/lago.sdk.html", "/usr/share/bash-completion/completions/lago",
+                     "/usr/share/zsh/site-functions/_lago"):  # fmt: skip
         assert expected in files, expected
 
 

@@ -22,7 +22,7 @@ GLOBAL_OPTIONS = [
     "-l {info,debug,error,warning}, --loglevel {info,debug,error,warning}",
     "--logdepth LOGDEPTH",
     "--version",
-    "--out-format {default,flat,json,upper,yaml}, -f {default,flat,json,upper,yaml}",
+    "--out-format {default,dot,flat,json,upper,yaml}, -f {default,dot,flat,json,upper,yaml}",
     "--prefix-path PREFIX_PATH, -p PREFIX_PATH",
     "--workdir-path WORKDIR_PATH, -w WORKDIR_PATH",
     "--prefix-name PREFIX_NAME, -P PREFIX_NAME",
@@ -380,7 +380,7 @@ def test_config_value_that_is_not_a_choice(lago_cli):
     path = lago_cli.write_conf("[lago]\nout_format = fancy\n")
     line = (
         f"Invalid value 'fancy' for out_format in [lago] (from {path}): "
-        "expected one of default, flat, json, upper, yaml"
+        "expected one of default, dot, flat, json, upper, yaml"
     )
     assert_one_line_error(lago_cli.run("show"), line, 2)
 
