@@ -102,8 +102,16 @@ def _quiet(find: Callable[[argparse.Namespace], Iterable[str]]) -> Completer:
     return complete
 
 
-complete_vm_names = _quiet(lambda args: vm_names(_prefix_dir(args)))
-complete_snapshot_names = _quiet(lambda args: snapshot_names(_prefix_dir(args)))
+def _of_prefix(names: Callable[[Path], list[str]]) -> Callable[[argparse.Namespace], list[str]]:  # fmt: skip
+    def find(args: argparse.Namespace) -> list[str]:
+        prefix = _prefix_dir(args)
+        return names(prefix) if prefix is not None else []
+
+    return find
+
+
+complete_vm_names = _quiet(_of_prefix(vm_names))
+complete_snapshot_names = _quiet(_of_prefix(snapshot_names))
 complete_prefix_names = _quiet(prefix_names)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lago.errors import LagoException, LagoUserException
+from lago.naming import ipv4_to_mac
 
 #: Output formats of :func:`render`, by file suffix; ``.dot`` is the DOT text.
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -36,9 +37,8 @@ class GraphFormatError(LagoUserException):
 
 
 def nic_mac(ip: str) -> str:
-    """The MAC of a NIC with a static ``ip``: ``54:52`` then the four octets,
-    as the domain definitions give it."""
-    return "54:52:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
+    """The MAC of a NIC with a static ``ip``, as the domain definitions give it."""
+    return ipv4_to_mac(ip)
 
 
 def _quote(text: str) -> str:

@@ -47,7 +47,7 @@ def filter_spec(
     domain; a final ``*`` empties the container. List items are addressed by
     index. Parts of a path that do not exist are skipped.
 
-    :raises LagoUserException: a path with an empty part, or a non-number
+    :raises lago.errors.LagoUserException: a path with an empty part, or a non-number
         used as a list index
     """
     for path in paths:

@@ -17,7 +17,7 @@ PACKAGE_DIR = Path(lago.__file__).parent
 # modules kept only so that code written for the original finds its names
 FACES = {"lago.utils"}
 # the command line sits on top of everything; nothing below may import it
-CLI = {"lago.cmd", "lago.verbs"}
+CLI = {"lago.cmd", "lago.verbs", "lago.completion", "lago.cli_reference"}
 UPPER = FACES | CLI
 
 
