@@ -34,11 +34,51 @@ def _reason(err: BaseException) -> str:
     return str(err).strip()
 
 
+# what a received file or directory may keep of the mode the guest sends:
+# no set-uid/set-gid/sticky bits, nothing writable by group or others
+_MODE_MASK = 0o755
+
+
+class _GuardedSCPClient(SCPClient):
+    """The scp library's receive side, refusing records that leave the target.
+
+    A guest (or whatever answers on its SSH port) names each file and
+    directory it sends. The library joins those names to the local
+    directory as they come, so ``D0755 0 ..`` climbs out of it and later
+    records write anywhere. Each name must be one plain path component
+    here, and each mode is masked.
+    """
+
+    def _guard(self, cmd: bytes, kind: str) -> bytes:
+        parts = cmd.split(b" ", 2)
+        if len(parts) != 3:
+            return cmd  # malformed: the library refuses it
+        mode, size, name = parts
+        if not self._rename:
+            if name.endswith(b"\n"):
+                name = name[:-1]
+            if name in (b"", b".", b"..") or b"/" in name or b"\0" in name:
+                self.channel.send(b"\x01refused\n")
+                shown = name.decode(errors="replace")
+                raise SCPException(f"the guest sent a {kind} named {shown!r}")
+        try:
+            masked = int(mode, 8) & _MODE_MASK
+        except ValueError:
+            return cmd
+        return b" ".join([f"{masked:04o}".encode(), size, parts[2]])
+
+    def _recv_file(self, cmd: bytes) -> None:
+        super()._recv_file(self._guard(cmd, "file"))
+
+    def _recv_pushd(self, cmd: bytes) -> None:
+        super()._recv_pushd(self._guard(cmd, "directory"))
+
+
 def _scp_client(client: paramiko.SSHClient) -> SCPClient:
     transport = client.get_transport()
     if transport is None:
         raise paramiko.SSHException("the SSH connection is closed")
-    return SCPClient(transport, socket_timeout=ssh_timeout())
+    return _GuardedSCPClient(transport, socket_timeout=ssh_timeout())
 
 
 def _connected(target: Target) -> paramiko.SSHClient:

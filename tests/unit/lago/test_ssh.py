@@ -461,3 +461,76 @@ def test_wait_for_ssh_stops_when_the_machine_is_gone() -> None:
         )
     assert str(err.value) == "Failed to connect remote shell to vm01: it is not running"
     assert time.monotonic() - started < 5
+
+
+_HOSTILE_SCP = '''#!/usr/bin/env python3
+"""A guest's `scp -f` that sends the records listed in $HOSTILE_RECORDS."""
+import json, os, sys
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+inp.read(1)
+for record, data in json.loads(os.environ["HOSTILE_RECORDS"]):
+    out.write(record.encode() + b"\\n"); out.flush()
+    if inp.read(1) != b"\\0":
+        sys.exit(1)
+    if data is not None:
+        out.write(data.encode() + b"\\0"); out.flush()
+        if inp.read(1) != b"\\0":
+            sys.exit(1)
+'''
+
+
+@pytest.fixture
+def hostile_guest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the loopback server's `scp` a hostile one; returns a setter."""
+    bindir = tmp_path / "guest-bin"
+    bindir.mkdir()
+    fake = bindir / "scp"
+    fake.write_text(_HOSTILE_SCP)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+    def records(*items: tuple[str, str | None]) -> None:
+        import json
+
+        monkeypatch.setenv("HOSTILE_RECORDS", json.dumps(items))
+
+    return records
+
+
+@pytest.mark.parametrize(
+    ("records", "refused"),
+    [
+        ([("D0777 0 ..", None), ("C0644 5 evil", "owned")], "directory named '..'"),
+        ([("C0644 5 ../evil", "owned")], "file named '../evil'"),
+        (
+            [("D0777 0 sub", None), ("C0644 5 /tmp/evil", "owned")],
+            "file named '/tmp/evil'",
+        ),
+        ([("D0755 0 .", None), ("C0644 5 evil", "owned")], "directory named '.'"),
+    ],
+)
+def test_copy_from_refuses_records_that_leave_the_target(
+    tmp_path: Path, server: SSHServer, hostile_guest: Any, records: list, refused: str
+) -> None:
+    hostile_guest(*records)
+    outside = tmp_path / "area"
+    dest = outside / "dest"
+    dest.mkdir(parents=True)
+    outside.chmod(0o750)
+    with pytest.raises(ssh.LagoSSHCopyError) as err:
+        ssh.copy_from(LOCAL, "/anything", dest, port=server.port)
+    assert f"the guest sent a {refused}" in str(err.value)
+    assert sorted(p.name for p in outside.iterdir()) == ["dest"]
+    assert not list(tmp_path.rglob("evil"))
+    assert not Path("/tmp/evil").exists()
+    assert outside.stat().st_mode & 0o777 == 0o750
+
+
+def test_copy_from_masks_modes(tmp_path: Path, server: SSHServer, hostile_guest: Any) -> None:  # fmt: skip
+    hostile_guest(("D2777 0 tree", None), ("C4777 5 tool", "hello"), ("E", None))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    ssh.copy_from(LOCAL, "/anything", dest, port=server.port)
+    assert (dest / "tree" / "tool").read_text() == "hello"
+    assert (dest / "tree").stat().st_mode & 0o7777 == 0o755
+    assert (dest / "tree" / "tool").stat().st_mode & 0o7777 == 0o755
