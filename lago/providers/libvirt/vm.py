@@ -17,8 +17,10 @@ from lago.config import config
 from lago.errors import LagoException, LagoUserException
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.providers.libvirt import host as lvhost
+from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
+from lago.snapshots import reclaim, snapshot_disks
 from lago.utils import CommandStatus, run_interactive_command
 
 LOGGER = logging.getLogger(__name__)
@@ -227,13 +229,29 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             force_tcg=self.host_facts().domain_type == "qemu",
         )
 
-    # -- snapshots (arrive with their own issue) -------------------------
+    # -- snapshots -----------------------------------------------------------
+    def prefix_path(self) -> str:
+        return self._env.prefix.paths.prefix_path
+
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise LagoSnapshotError(
-            "Snapshots are not supported by this version of Lago yet"
-        )
+        lvsnapshot.create(self, name)
 
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise LagoSnapshotError(
-            "Snapshots are not supported by this version of Lago yet"
-        )
+        lvsnapshot.revert(self, name)
+
+    def _create_dead_snapshot(self, name: str) -> None:
+        if self.defined():
+            raise LagoSnapshotError(f"VM {self.vm.name()} is running")
+        lvsnapshot.create(self, name)
+
+    def _create_live_snapshot(self, name: str) -> None:
+        if not self.defined():
+            raise LagoSnapshotError(f"VM {self.vm.name()} is not running")
+        lvsnapshot.create(self, name)
+
+    def _reclaim_disk(self, path: str) -> None:
+        reclaim(path)
+
+    def _reclaim_disks(self) -> None:
+        for _, disk in snapshot_disks(self.vm.spec):
+            reclaim(expand_path(disk["path"], self.prefix_path()))
