@@ -185,3 +185,14 @@ def test_overlay_chain_many_times(tmp_path: Path) -> None:
         "vm01_root.s1.qcow2",
         "vm01_root.qcow2",
     ]
+
+
+def test_sdk_exposes_snapshots(tmp_path: Path) -> None:
+    from lago.prefix import Prefix
+    from lago.sdk_utils import SDKWrapper
+
+    wrapper = SDKWrapper(Prefix(tmp_path))
+    for name in ("create_snapshots", "revert_snapshots", "get_snapshots"):
+        assert callable(getattr(wrapper, name))
+    with pytest.raises(AttributeError):
+        wrapper.wait_for_ssh  # noqa: B018 - a method the SDK does not expose
