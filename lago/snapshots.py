@@ -73,11 +73,12 @@ def check_create_all(specs: list[dict[str, Any]], name: str | None) -> str:
 
 
 def check_revert_all(specs: list[dict[str, Any]], name: str | None) -> str:
-    """Refuse, before any VM is touched, a snapshot some VM does not have."""
+    """Refuse, before any VM is touched, a snapshot some VM does not have
+    (VMs with no disk of their own, such as ``ssh`` ones, keep none)."""
     if not name:
         raise SnapshotError("No snapshot name provided")
     for spec in specs:
-        if name not in (spec.get("snapshots") or {}):
+        if snapshot_disks(spec) and name not in (spec.get("snapshots") or {}):
             raise SnapshotError(f"No snapshot {name} for {spec['name']}")
     return name
 

@@ -45,13 +45,20 @@ def _spec(prefix: Path) -> dict:
 
 
 def _fingerprint(prefix: Path) -> dict[str, str]:
-    """Content of every spec file and name, size and mtime of every image."""
+    """Every spec file's content; every image's inode (a revert makes new
+    files) and, but for the disks a running VM writes, its mtime."""
     found = {}
     for path in sorted((prefix / "virt").iterdir()):
         found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    live = {
+        disk["path"].replace("$LAGO_PREFIX_PATH", str(prefix))
+        for disk in _spec(prefix)["disks"]
+    }
     for path in sorted((prefix / "images").iterdir()):
         stat = path.stat()
-        found[str(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        found[str(path)] = f"{stat.st_ino}"
+        if str(path) not in live:
+            found[str(path)] += f":{stat.st_mtime_ns}"
     return found
 
 

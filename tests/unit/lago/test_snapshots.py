@@ -79,15 +79,19 @@ def test_record_create_moves_disks_and_keeps_frozen_ones(tmp_path: Path) -> None
 
 
 def test_checks_of_all_vms_before_any_change() -> None:
+    disks = [{"name": "root", "dev": "vda", "format": "qcow2", "path": "/r"}]
     specs = [
-        {"name": "vm01", "snapshots": {"s1": []}},
-        {"name": "vm02", "snapshots": {}},
+        {"name": "vm01", "snapshots": {"s1": []}, "disks": disks},
+        {"name": "vm02", "snapshots": {}, "disks": disks},
+        {"name": "remote", "vm-provider": "ssh", "snapshots": {}},
     ]
     with pytest.raises(snapshots.SnapshotError, match=r"^No snapshot s1 for vm02$"):
         snapshots.check_revert_all(specs, "s1")
     with pytest.raises(snapshots.SnapshotError, match="already exists for vm01"):
         snapshots.check_create_all(specs, "s1")
     assert snapshots.check_create_all(specs, "s2") == "s2"
+    # a VM with no disk of its own does not stop a revert
+    assert snapshots.check_revert_all(specs[:1] + specs[2:], "s1") == "s1"
 
 
 def test_plan_revert(tmp_path: Path) -> None:
