@@ -73,13 +73,16 @@ def flush_guest(vm: Any, dom: Any) -> bool:
     return False
 
 
-def _create_live(provider: Any, name: str, layers: list[snapshots.DiskLayer]) -> None:
+def create_live(provider: Any, name: str) -> None:
+    """Snapshot ``name`` of a running VM: flush, then an external snapshot."""
     import libvirt
 
+    vm = provider.vm
+    layers = snapshots.plan_create(vm.spec, name, provider.prefix_path())
     dom = provider._get_domain()
     if dom is None:
-        raise VMError(f"VM {provider.vm.name()} stopped while taking snapshot {name}")
-    quiesce = flush_guest(provider.vm, dom)
+        raise VMError(f"VM {vm.name()} is not running, cannot take snapshot {name}")
+    quiesce = flush_guest(vm, dom)
     flags = (
         libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
         | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
@@ -87,38 +90,44 @@ def _create_live(provider: Any, name: str, layers: list[snapshots.DiskLayer]) ->
     )
     if quiesce:
         flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
-    xml = snapshot_xml(name, layers, provider.vm.spec["disks"])
-    LOGGER.debug("Snapshot XML of %s: %s", provider.vm.name(), xml)
+    xml = snapshot_xml(name, layers, vm.spec["disks"])
+    LOGGER.debug("Snapshot XML of %s: %s", vm.name(), xml)
     try:
         dom.snapshotCreateXML(xml, flags)
     except libvirt.libvirtError as err:
         snapshots.discard_overlays(layers)
         message = str(err).strip().splitlines()[0]
         raise VMError(
-            f"Failed to take snapshot {name} of {provider.vm.name()}: {message}"
+            f"Failed to take snapshot {name} of {vm.name()}: {message}"
         ) from err
     for layer in layers:
         snapshots.reclaim(layer.path)
+    _record(vm, name, layers)
 
 
-def _create_dead(layers: list[snapshots.DiskLayer]) -> None:
+def create_dead(provider: Any, name: str) -> None:
+    """Snapshot ``name`` of a stopped VM: its overlays come from qemu-img."""
+    vm = provider.vm
+    layers = snapshots.plan_create(vm.spec, name, provider.prefix_path())
     try:
         snapshots.write_overlays(layers)
     except BaseException:
         snapshots.discard_overlays(layers)
         raise
+    _record(vm, name, layers)
+
+
+def _record(vm: Any, name: str, layers: list[snapshots.DiskLayer]) -> None:
+    snapshots.record_create(vm.spec, name, layers)
+    vm.save()
 
 
 def create(provider: Any, name: str) -> None:
     """Snapshot ``name`` of the provider's VM, live or not; the spec is saved."""
-    vm = provider.vm
-    layers = snapshots.plan_create(vm.spec, name, provider.prefix_path())
     if provider.defined():
-        _create_live(provider, name, layers)
+        create_live(provider, name)
     else:
-        _create_dead(layers)
-    snapshots.record_create(vm.spec, name, layers)
-    vm.save()
+        create_dead(provider, name)
 
 
 def revert(provider: Any, name: str) -> None:

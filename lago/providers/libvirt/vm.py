@@ -234,20 +234,19 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
         return self._env.prefix.paths.prefix_path
 
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        lvsnapshot.create(self, name)
+        if self.defined():
+            self._create_live_snapshot(name)
+        else:
+            self._create_dead_snapshot(name)
 
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         lvsnapshot.revert(self, name)
 
     def _create_dead_snapshot(self, name: str) -> None:
-        if self.defined():
-            raise LagoSnapshotError(f"VM {self.vm.name()} is running")
-        lvsnapshot.create(self, name)
+        lvsnapshot.create_dead(self, name)
 
     def _create_live_snapshot(self, name: str) -> None:
-        if not self.defined():
-            raise LagoSnapshotError(f"VM {self.vm.name()} is not running")
-        lvsnapshot.create(self, name)
+        lvsnapshot.create_live(self, name)
 
     def _reclaim_disk(self, path: str) -> None:
         reclaim(path)
