@@ -200,3 +200,13 @@ def test_sdk_exposes_snapshots(tmp_path: Path) -> None:
         assert callable(getattr(wrapper, name))
     with pytest.raises(AttributeError):
         wrapper.wait_for_ssh  # noqa: B018 - a method the SDK does not expose
+
+
+def test_debian12_has_a_guest_agent() -> None:
+    # quiesced live snapshots need the agent in the guest and its channel
+    from lago.template_builder import debian
+
+    assert "qemu-guest-agent" in debian.INCLUDE
+    template = Path(snapshots.__file__).parent / "providers/libvirt/templates"
+    text = (template / "dom_template-base.xml.j2").read_text()
+    assert "name='org.qemu.guest_agent.0'" in text
