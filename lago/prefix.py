@@ -194,6 +194,15 @@ class Prefix:
     def wait_for_ssh(self, vm_names: list[str] | None = None) -> None:
         self.virt_env.wait_for_ssh(vm_names)
 
+    @expose
+    def create_snapshots(self, name: str) -> None:
+        self.virt_env.create_snapshots(name)
+
+    @expose
+    def revert_snapshots(self, name: str) -> None:
+        self.virt_env.revert_snapshots(name)
+
+    @expose
     def get_snapshots(self) -> dict[str, list[str]]:
         return self.virt_env.get_snapshots()
 

@@ -221,3 +221,17 @@ def export_copy(
             f"Failed to copy {src} to {dst} with qemu-img convert: {result.err.strip()}"
         )
     return result
+
+
+def create_overlay(
+    path: str, backing_file: str, backing_format: str, fail_on_error: bool = True
+) -> CommandStatus:
+    """A new, empty qcow2 image at ``path`` over ``backing_file``."""
+    cmd = ["qemu-img", "create", "-f", "qcow2", "-F", backing_format]
+    cmd += ["-b", backing_file, path]
+    result = run_command(cmd)
+    if result.code and fail_on_error:
+        raise LagoException(
+            f"Failed to create overlay {path} over {backing_file}: {result.err.strip()}"
+        )
+    return result

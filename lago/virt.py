@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from lago import snapshots
 from lago.errors import LagoLookupError, LagoUserException
 from lago.fileio import atomic_write
 from lago.log_utils import LogTask
@@ -231,6 +232,21 @@ class VirtEnv:
     ) -> dict[str, list[str]]:
         vms = self.get_vms(domains)
         return {name: list(vm.spec.get("snapshots", {})) for name, vm in vms.items()}
+
+    def create_snapshots(self, name: str) -> None:
+        """Snapshot ``name`` of every VM, running or not, in parallel."""
+        vms = list(self._vms.values())
+        snapshots.check_create_all([vm.spec for vm in vms], name)
+        with LogTask("Create VMs snapshots"):
+            invoke_in_parallel(lambda vm: vm.create_snapshot(name), vms)
+
+    def revert_snapshots(self, name: str) -> None:
+        """Every VM back to snapshot ``name``, in parallel; VMs that ran are
+        started again."""
+        vms = list(self._vms.values())
+        snapshots.check_revert_all([vm.spec for vm in vms], name)
+        with LogTask("Revert VMs snapshots"):
+            invoke_in_parallel(lambda vm: vm.revert_snapshot(name), vms)
 
     # -- persistence ----------------------------------------------------------
     def save(self) -> None:

@@ -48,6 +48,9 @@ STEPS: list[tuple[str, str, float | None]] = [
     ("start_wait", "start --wait-for-ssh", None),
     ("shell_all", "shell hostname, SSH up", None),
     ("status", "status", None),
+    ("snapshot", "snapshot (VMs up)", None),
+    ("revert", "revert (VMs up, started again)", None),
+    ("revert_to_ssh", "revert + until SSH", None),
     ("destroy", "destroy -y (VMs up)", 7.3),
 ]
 
@@ -363,6 +366,10 @@ def run_steps(lago: Lago, result: RunResult, repo: Path, store: Path) -> None:
     _record(result, "start_wait", wait)
     _record(result, "shell_all", max(lago.until_all_answer("shell_all").values()))
     _record(result, "status", lago.timed("status", ["status"]))
+    _record(result, "snapshot", lago.timed("snapshot", ["snapshot", "bench"]))
+    _record(result, "revert", lago.timed("revert", ["revert", "bench"]))
+    back = max(lago.until_all_answer("revert_to_ssh").values())
+    _record(result, "revert_to_ssh", result.steps["revert"] + back)
     # destroy what runs, as the original's 7.3 s did
     _record(result, "destroy", lago.timed("destroy", ["destroy", "-y"]))
 

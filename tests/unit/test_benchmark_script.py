@@ -163,6 +163,9 @@ def test_table(bench) -> None:
         "| start --wait-for-ssh | - | 9.9 | - | < 16.7 | yes |",
         "| shell hostname, SSH up | 1.0 | 1.0 | - |  |  |",
         "| status | 1.0 | 1.0 | crashes |  |  |",
+        "| snapshot (VMs up) | - | - | - |  |  |",
+        "| revert (VMs up, started again) | - | - | - |  |  |",
+        "| revert + until SSH | - | - | - |  |  |",
         "| destroy -y (VMs up) | 1.0 | 1.0 | 7.3 | <= 3.6 | yes |",
         "",
         "warm-up init (1 VM, template copied into the store): 12.3 s"

@@ -18,8 +18,10 @@ from lago.errors import LagoException, LagoUserException
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
+from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
+from lago.snapshots import reclaim, snapshot_disks
 
 LOGGER = logging.getLogger(__name__)
 
@@ -292,13 +294,28 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             return manager.collect_paths()
         return manager.export()
 
-    # -- snapshots (arrive with their own issue) -------------------------
+    # -- snapshots -----------------------------------------------------------
+    def prefix_path(self) -> str:
+        return self._env.prefix.paths.prefix_path
+
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise LagoSnapshotError(
-            "Snapshots are not supported by this version of Lago yet"
-        )
+        if self.defined():
+            self._create_live_snapshot(name)
+        else:
+            self._create_dead_snapshot(name)
 
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise LagoSnapshotError(
-            "Snapshots are not supported by this version of Lago yet"
-        )
+        lvsnapshot.revert(self, name)
+
+    def _create_dead_snapshot(self, name: str) -> None:
+        lvsnapshot.create_dead(self, name)
+
+    def _create_live_snapshot(self, name: str) -> None:
+        lvsnapshot.create_live(self, name)
+
+    def _reclaim_disk(self, path: str) -> None:
+        reclaim(path)
+
+    def _reclaim_disks(self) -> None:
+        for _, disk in snapshot_disks(self.vm.spec):
+            reclaim(expand_path(disk["path"], self.prefix_path()))
