@@ -65,7 +65,7 @@ def check_name(name: str | None) -> str:
 
 def check_create_all(specs: list[dict[str, Any]], name: str | None) -> str:
     """Refuse, before any VM is touched, a snapshot that some VM cannot take."""
-    check_name(name)
+    name = check_name(name)
     for spec in specs:
         if name in (spec.get("snapshots") or {}):
             raise SnapshotError(f"Snapshot {name} already exists for {spec['name']}")
