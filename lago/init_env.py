@@ -13,7 +13,9 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
+from lago.errors import LagoUserException
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.network_plan import check_networks
@@ -58,6 +60,26 @@ def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None
         os.rmdir(workdir.path)
 
 
+class WorkdirUnreachable(LagoUserException):
+    """The VMs of the workdir could not start: qemu cannot reach it."""
+
+
+def check_qemu_reaches(workdir_path: str) -> None:
+    """Refuse, before anything is made, a workdir the local qemu user cannot
+    enter: ``start`` would fail later with a libvirt permission error."""
+    from lago.config import config
+    from lago.doctor import qemu_reach_problem
+
+    if str(config.get("libvirt_url") or "") != "qemu:///system":
+        return  # another host or a session daemon: its qemu user is not ours to check
+    problem = qemu_reach_problem(Path(workdir_path))
+    if problem:
+        raise WorkdirUnreachable(
+            problem[0].upper() + problem[1:],
+            hint="chmod o+x the directory named, or init the workdir elsewhere",
+        )
+
+
 def init_environment(
     init_file: InitFile,
     workdir_path: str,
@@ -77,6 +99,7 @@ def init_environment(
     """
     name = prefix_name_for(prefix_name)
     check_prefix_name(name)
+    check_qemu_reaches(workdir_path)
     source = (templates or TemplateOptions.resolve()).source()
     work = Workdir(workdir_path)
     created_workdir = not os.path.exists(workdir_path)

@@ -51,3 +51,23 @@ def test_doctor_fails_when_libvirt_is_unreachable(lago: LagoRunner) -> None:
     assert proc.returncode == 2
     assert f"FAIL  libvirt: Cannot connect to libvirt at {url}" in proc.stdout
     assert "host checks failed: libvirt" in proc.stderr
+
+
+def test_init_refuses_a_workdir_qemu_cannot_reach(lago: LagoRunner) -> None:
+    private = Path(lago.cwd, "private")
+    private.mkdir()
+    private.chmod(0o700)
+    init = Path(lago.cwd, "LagoInitFile")
+    init.write_text(
+        "domains:\n  vm01:\n    nics: [{net: lago}]\n    disks:\n"
+        "      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}\n"
+        "nets:\n  lago: {}\n"
+    )
+    proc = lago("init", str(private / "wd"), str(init), check=False)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert (
+        f"The qemu user 'libvirt-qemu' cannot enter {private} (mode 0700)" in lines[0]
+    )
+    assert "chmod o+x" in lines[-1] and len(lines) == 2
+    assert list(private.iterdir()) == []
