@@ -24,16 +24,30 @@ LOGGER = logging.getLogger(__name__)
     "--wait-for-ssh", action="store_true",
     help="Return only once every started VM answers SSH",
 )  # fmt: skip
+@cli_plugin_add_argument(
+    "--collect-on-failure",
+    metavar="DIR",
+    help="When the start fails, gather the prefix's logs, each VM's serial "
+    "console log and artifacts into DIR",
+)
 @in_prefix()
 def do_start(
     prefix: Prefix,
     vm_names: list[str] | None = None,
     wait_for_ssh: bool = False,
+    collect_on_failure: str | None = None,
     **kwargs: Any,
 ) -> None:
-    prefix.start(vm_names=vm_names or None)
-    if wait_for_ssh:
-        prefix.wait_for_ssh(vm_names or None)
+    try:
+        prefix.start(vm_names=vm_names or None)
+        if wait_for_ssh:
+            prefix.wait_for_ssh(vm_names or None)
+    except Exception:
+        if collect_on_failure:
+            from lago.failure_report import collect_on_failure as gather
+
+            gather(prefix, collect_on_failure)
+        raise
 
 
 @cli_plugin(help="Power off the VMs (no guest shutdown) and stop their networks")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,6 +70,13 @@ def test_shell_and_copies(lago: LagoRunner) -> None:
         "[web]", entry,
         "[db]", entry,
     ]  # fmt: skip
+    # other output formats carry the same inventory as data
+    as_json = json.loads(lago("-f", "json", "ansible_hosts").stdout)
+    assert as_json == {
+        group: [entry]
+        for group in ("vm-type=default", "groups=web", "groups=db",
+                      "vm-provider=local-libvirt", "web", "db")
+    }  # fmt: skip
 
 
 def test_sdk_lifecycle(lago: LagoRunner) -> None:

@@ -49,3 +49,32 @@ def test_json_task_log_reports_the_failure_as_json(lago: LagoRunner) -> None:
     (event,) = _events(proc.stderr)
     assert event["event"] == "error" and event["exit_code"] == 2
     assert event["message"].startswith("Unable to find workdir in")
+
+
+NO_BOOT = """\
+domains:
+  vm01:
+    memory: 256
+    vcpu: 1
+    boot_time_sec: 15
+    artifacts: [/var/log]
+    nics: [{net: lago}]
+    disks:
+      - {type: empty, name: root, dev: vda, format: qcow2, size: 16M}
+nets:
+  lago: {}
+"""
+
+
+def test_start_collects_logs_when_it_fails(lago: LagoRunner) -> None:
+    write_init_file(lago.cwd, NO_BOOT)
+    lago("init")
+    out = lago.cwd / "evidence"
+    proc = lago(
+        "start", "--wait-for-ssh", "--collect-on-failure", str(out), check=False
+    )
+    assert proc.returncode != 0
+    assert (out / "logs" / "lago.log").is_file()
+    assert (out / "logs" / "vm01.serial.log").is_file()
+    # the VM never booted: its artifacts could not be read, which is said, not fatal
+    assert "Could not collect the artifacts of vm01" in proc.stderr
