@@ -55,6 +55,7 @@ def _default_config() -> Sections:
             "template_repo_path": default_template_repo_path(),
             "template_store": "/var/lib/lago/store",
             "template_repos": "/var/lib/lago/repos",
+            "bootstrap_method": "guestfs",
         },
     }
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from lago.bootstrap import bootstrap_vms
 from lago.config import config
 from lago.errors import LagoLookupError, LagoUserException
 from lago.log_utils import LogTask
@@ -214,13 +215,7 @@ class VirtEnv:
                 net.stop()
 
     def bootstrap(self) -> None:
-        vms = [vm for vm in self._vms.values() if vm.spec.get("bootstrap", True)]
-
-        def bootstrap_one(vm: Any) -> None:
-            with LogTask(f"Bootstrapping {vm.name()}"):
-                vm.bootstrap()
-
-        invoke_in_parallel(bootstrap_one, vms)
+        bootstrap_vms(vm for vm in self._vms.values() if vm.spec.get("bootstrap", True))
 
     def get_snapshots(
         self, domains: Iterable[str] | None = None

@@ -55,11 +55,14 @@ def do_init(
     skip_bootstrap: bool = False,
     skip_build: bool = False,
     set_current: bool = False,
+    bootstrap_method: str | None = None,
     **kwargs: Any,
 ) -> Workdir:
     workdir_path, init_path = _split_positionals(workdir, virt_config)
     if not os.path.isfile(init_path):
         raise InitFileError(f"Unable to find init file: {init_path}")
+    if bootstrap_method:
+        config.set("bootstrap_method", bootstrap_method, section="init")
     init_file = load_init_file(init_path)
     # the cheap checks first, so that a bad file creates nothing at all
     check_networks(
@@ -120,6 +123,13 @@ def do_init(
 )
 @cli_plugin_add_argument(
     "--skip-build", action="store_true", help="Do not run the build sections"
+)
+@cli_plugin_add_argument(
+    "--bootstrap-method",
+    choices=["guestfs", "virt-sysprep"],
+    help="How disks of templates without a NoCloud seed are bootstrapped: "
+    "guestfs (every disk in one libguestfs appliance) or virt-sysprep (one run "
+    "per disk)",
 )
 def do_init_verb(**kwargs: Any) -> None:
     init_cfg = config.get_section("init") or {}
