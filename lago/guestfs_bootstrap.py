@@ -100,22 +100,24 @@ def _looks_like_root(g: Any) -> bool:
     )
 
 
-def find_root(g: Any, candidates: Sequence[str], alone: bool = False) -> str | None:
-    """The first candidate file system holding a Linux ``/``."""
+def mount_root(g: Any, candidates: Sequence[str], alone: bool = False) -> str | None:
+    """Mount at ``/`` (read-write) the first candidate holding a Linux root.
+
+    Mounted read-write straight away: each mount runs a program in the
+    appliance, which costs under software emulation.
+    """
     kinds = LINUX_FILESYSTEMS | ALONE_FILESYSTEMS if alone else LINUX_FILESYSTEMS
     for device in candidates:
         try:
             if g.vfs_type(device) not in kinds:
                 continue
-            g.mount_ro(device, "/")
+            g.mount(device, "/")
         except RuntimeError as err:
             LOGGER.debug("not a root: %s: %s", device, err)
             continue
-        try:
-            if _looks_like_root(g):
-                return device
-        finally:
-            g.umount_all()
+        if _looks_like_root(g):
+            return device
+        g.umount_all()
     return None
 
 
@@ -158,9 +160,8 @@ def _resolve(g: Any, spec: str, partitions: Sequence[str]) -> str | None:
     return None
 
 
-def mount_guest(g: Any, root: str, partitions: Sequence[str]) -> None:
-    """Mount ``root`` at ``/`` read-write, and its own ``/boot`` if separate."""
-    g.mount(root, "/")
+def mount_boot(g: Any, root: str, partitions: Sequence[str]) -> None:
+    """Mount the guest's own ``/boot`` if fstab has it on another partition."""
     boot = _fstab_device(g, "/boot")
     if boot:
         device = _resolve(g, boot, partitions)
@@ -182,13 +183,13 @@ def prepare_guests(g: Any, guests: Sequence[GuestSpec], alone: bool) -> list[Gue
         candidates = [*partitions] or [device]
         if alone:
             candidates += list(g.lvs())
-        root = find_root(g, candidates, alone)
+        root = mount_root(g, candidates, alone)
         if root is None:
             missing.append(guest)
             continue
         LOGGER.debug("%s: root of %s is %s", guest.vm, guest.disk, root)
         try:
-            mount_guest(g, root, partitions)
+            mount_boot(g, root, partitions)
             guest_prep.apply(g, guest, _password_hash(guest))
             g.umount_all()
         except (RuntimeError, LagoException) as err:
