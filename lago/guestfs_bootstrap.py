@@ -11,6 +11,7 @@ share labels and UUIDs, which makes its mount points wrong for all but one.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -61,10 +62,14 @@ def open_handle(
 ) -> Any:
     """A launched appliance with every guest's disk added, in order."""
     g = factory()
-    # set on the handle, so nothing leaks into the user's environment
-    g.set_backend("direct")
+    # set on the handle, so nothing leaks into the user's environment; a
+    # backend the user chose (LIBGUESTFS_BACKEND) is kept, as virt-sysprep's
+    g.set_backend(os.environ.get("LIBGUESTFS_BACKEND") or "direct")
     if force_tcg:
-        g.set_backend_settings(["force_tcg"])
+        # without it, an appliance on a host whose KVM cannot run guests hangs
+        settings = list(g.get_backend_settings())
+        if "force_tcg" not in settings:
+            g.set_backend_settings([*settings, "force_tcg"])
     g.set_memsize(memsize_for(len(guests)))
     if LOGGER.isEnabledFor(logging.DEBUG):
         g.set_trace(True)

@@ -76,6 +76,9 @@ class FakeGuestFS:
     def set_backend_settings(self, value: list[str]) -> None:
         self.settings["backend_settings"] = value
 
+    def get_backend_settings(self) -> list[str]:
+        return list(self.settings.get("backend_settings", []))
+
     def set_memsize(self, value: int) -> None:
         self.settings["memsize"] = value
 

@@ -87,15 +87,16 @@ def crypt_check(password: str, hashed: str) -> bool:
     return out == hashed
 
 
-def test_three_clones_are_bootstrapped_in_one_appliance_each_with_its_own_identity() -> (
-    None
-):
+def test_three_clones_are_bootstrapped_in_one_appliance_each_with_its_own_identity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     roots = {f"/img/vm0{i}.qcow2": tiny_root() for i in (1, 2, 3)}
     factory = Factory({path: FakeDisk(partitions=[fs]) for path, fs in roots.items()})
     guests = [
         spec(f"vm0{i}", f"/img/vm0{i}.qcow2", disk_format="qcow2") for i in (1, 2, 3)
     ]
 
+    monkeypatch.delenv("LIBGUESTFS_BACKEND", raising=False)
     bootstrap_guests(guests, force_tcg=True, factory=factory)
 
     assert len(factory.handles) == 1
@@ -132,15 +133,24 @@ def test_three_clones_are_bootstrapped_in_one_appliance_each_with_its_own_identi
         assert not fs.files.get("/.autorelabel")
 
 
-def test_kvm_hosts_leave_the_backend_settings_alone_and_the_environment_is_untouched() -> (
-    None
-):
+def test_kvm_hosts_leave_the_backend_settings_alone_and_the_environment_is_untouched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LIBGUESTFS_BACKEND", raising=False)
     factory = Factory({"/img/a": FakeDisk(partitions=[tiny_root()])})
     before = {k: v for k, v in os.environ.items() if k.startswith("LIBGUESTFS")}
     bootstrap_guests([spec("vm01", "/img/a")], force_tcg=False, factory=factory)
     assert "backend_settings" not in factory.handles[0].settings
     assert factory.handles[0].drives == [("/img/a", {})]
     assert {k: v for k, v in os.environ.items() if k.startswith("LIBGUESTFS")} == before
+
+
+def test_a_backend_the_user_chose_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIBGUESTFS_BACKEND", "libvirt")
+    factory = Factory({"/img/a": FakeDisk(partitions=[tiny_root()])})
+    bootstrap_guests([spec("vm01", "/img/a")], force_tcg=True, factory=factory)
+    assert factory.handles[0].settings["backend"] == "libvirt"
+    assert factory.handles[0].settings["backend_settings"] == ["force_tcg"]
 
 
 def test_an_existing_authorized_key_is_kept_and_ours_added_once() -> None:
