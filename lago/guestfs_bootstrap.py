@@ -99,17 +99,22 @@ def _partitions_by_device(g: Any) -> dict[str, list[str]]:
     return parts
 
 
-def _looks_like_root(g: Any) -> bool:
-    return g.is_dir("/etc") and (
-        g.is_file("/etc/fstab") or g.is_file("/etc/os-release")
-    )
+def _root_fstab(g: Any) -> str | None:
+    """The fstab of the file system at ``/`` if it is a Linux root, else None."""
+    fstab = guest_prep.read_if_file(g, "/etc/fstab")
+    if fstab is not None:
+        return fstab
+    return "" if g.is_file("/etc/os-release") else None
 
 
-def mount_root(g: Any, candidates: Sequence[str], alone: bool = False) -> str | None:
+def mount_root(
+    g: Any, candidates: Sequence[str], alone: bool = False
+) -> tuple[str, str] | None:
     """Mount at ``/`` (read-write) the first candidate holding a Linux root.
 
     Mounted read-write straight away: each mount runs a program in the
-    appliance, which costs under software emulation.
+    appliance, which costs under software emulation. Returns the device
+    and its fstab.
     """
     kinds = LINUX_FILESYSTEMS | ALONE_FILESYSTEMS if alone else LINUX_FILESYSTEMS
     for device in candidates:
@@ -120,16 +125,15 @@ def mount_root(g: Any, candidates: Sequence[str], alone: bool = False) -> str | 
         except RuntimeError as err:
             LOGGER.debug("not a root: %s: %s", device, err)
             continue
-        if _looks_like_root(g):
-            return device
+        fstab = _root_fstab(g)
+        if fstab is not None:
+            return device, fstab
         g.umount_all()
     return None
 
 
-def _fstab_device(g: Any, mountpoint: str) -> str | None:
-    if not g.is_file("/etc/fstab"):
-        return None
-    for line in g.read_file("/etc/fstab").decode(errors="replace").splitlines():
+def fstab_device(fstab: str, mountpoint: str) -> str | None:
+    for line in fstab.splitlines():
         fields = line.split()
         if (
             len(fields) >= 2
@@ -165,9 +169,9 @@ def _resolve(g: Any, spec: str, partitions: Sequence[str]) -> str | None:
     return None
 
 
-def mount_boot(g: Any, root: str, partitions: Sequence[str]) -> None:
+def mount_boot(g: Any, root: str, fstab: str, partitions: Sequence[str]) -> None:
     """Mount the guest's own ``/boot`` if fstab has it on another partition."""
-    boot = _fstab_device(g, "/boot")
+    boot = fstab_device(fstab, "/boot")
     if boot:
         device = _resolve(g, boot, partitions)
         if device and device != root:
@@ -188,13 +192,14 @@ def prepare_guests(g: Any, guests: Sequence[GuestSpec], alone: bool) -> list[Gue
         candidates = [*partitions] or [device]
         if alone:
             candidates += list(g.lvs())
-        root = mount_root(g, candidates, alone)
-        if root is None:
+        found = mount_root(g, candidates, alone)
+        if found is None:
             missing.append(guest)
             continue
+        root, fstab = found
         LOGGER.debug("%s: root of %s is %s", guest.vm, guest.disk, root)
         try:
-            mount_boot(g, root, partitions)
+            mount_boot(g, root, fstab, partitions)
             guest_prep.apply(g, guest, _password_hash(guest))
             g.umount_all()
         except (RuntimeError, LagoException) as err:

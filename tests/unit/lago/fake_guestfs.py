@@ -183,6 +183,9 @@ class FakeGuestFS:
             raise RuntimeError(f"read_file: {path}: No such file or directory")
         return fs.files[inner]
 
+    def pread(self, path: str, count: int, offset: int) -> bytes:
+        return self.read_file(path)[offset : offset + count]
+
     def write(self, path: str, content: bytes) -> None:
         fs, inner = self._resolve(path, write=True)
         if posixpath.dirname(inner) not in fs.dirs:

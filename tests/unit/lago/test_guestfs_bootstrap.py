@@ -359,3 +359,27 @@ def test_an_empty_password_leaves_shadow_alone() -> None:
     factory = Factory({"/img/a": FakeDisk(partitions=[root])})
     bootstrap_guests([spec("vm01", "/img/a", root_password="")], factory=factory)
     assert root.text("/etc/shadow") == TEMPLATE_SHADOW
+
+
+def test_files_longer_than_one_read_are_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lago import guest_prep
+
+    monkeypatch.setattr(guest_prep, "READ_CHUNK", 4)
+    root = tiny_root()
+    factory = Factory({"/img/a": FakeDisk(partitions=[root])})
+    bootstrap_guests([spec("vm01", "/img/a")], factory=factory)
+    assert root.text("/etc/hosts") == "127.0.0.1\tlocalhost\n127.0.1.1\tvm01\n"
+    assert root.text("/etc/shadow").endswith("\ndaemon:*:19700:0:99999:7:::\n")
+
+
+def test_a_root_without_fstab_is_known_by_its_os_release() -> None:
+    root = (
+        FakeFS()
+        .put("/etc/os-release", "ID=something\n")
+        .put("/etc/shadow", TEMPLATE_SHADOW)
+    )
+    factory = Factory({"/img/a": FakeDisk(partitions=[root])})
+    bootstrap_guests([spec("vm01", "/img/a")], factory=factory)
+    assert root.text("/etc/hostname") == "vm01\n"
