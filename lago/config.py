@@ -42,6 +42,7 @@ def _default_config() -> Sections:
             "template_repo_path": default_template_repo_path(),
             "template_store": defaults.TEMPLATE_STORE,
             "template_repos": defaults.TEMPLATE_REPOS,
+            "bootstrap_method": "guestfs",
         },
     }
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lago import snapshots
+from lago.bootstrap import bootstrap_vms
 from lago.errors import LagoLookupError, LagoUserException
 from lago.fileio import atomic_write
 from lago.log_utils import LogTask
@@ -219,13 +220,7 @@ class VirtEnv:
                 net.stop()
 
     def bootstrap(self) -> None:
-        vms = [vm for vm in self._vms.values() if vm.spec.get("bootstrap", True)]
-
-        def bootstrap_one(vm: Any) -> None:
-            with LogTask(f"Bootstrapping {vm.name()}"):
-                vm.bootstrap()
-
-        invoke_in_parallel(bootstrap_one, vms)
+        bootstrap_vms(vm for vm in self._vms.values() if vm.spec.get("bootstrap", True))
 
     def get_snapshots(
         self, domains: Iterable[str] | None = None

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from lago.config import config
 from lago.errors import InitFileError
 from lago.init_env import init_environment, load_checked
 from lago.log_utils import setup_prefix_logging
@@ -46,6 +47,7 @@ def do_init(
     skip_bootstrap: bool = False,
     skip_build: bool = False,
     set_current: bool = False,
+    bootstrap_method: str | None = None,
     **kwargs: Any,
 ) -> Workdir:
     """``lago init``: the model's :func:`~lago.init_env.init_environment`
@@ -53,6 +55,8 @@ def do_init(
     workdir_path, init_path = _split_positionals(workdir, virt_config)
     if not os.path.isfile(init_path):
         raise InitFileError(f"Unable to find init file: {init_path}")
+    if bootstrap_method:
+        config.set("bootstrap_method", bootstrap_method, section="init")
     init_file = load_checked(init_path)
     os.environ["LAGO_INITFILE_PATH"] = init_file.init_dir
     templates = TemplateOptions.resolve(
@@ -98,6 +102,13 @@ def do_init(
 )
 @cli_plugin_add_argument(
     "--skip-build", action="store_true", help="Do not run the build sections"
+)
+@cli_plugin_add_argument(
+    "--bootstrap-method",
+    choices=["guestfs", "virt-sysprep"],
+    help="How disks of templates without a NoCloud seed are bootstrapped: "
+    "guestfs (every disk in one libguestfs appliance) or virt-sysprep (one run "
+    "per disk)",
 )
 def do_init_verb(**kwargs: Any) -> None:
     do_init(**kwargs)

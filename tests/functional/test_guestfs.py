@@ -1,14 +1,17 @@
-"""The libguestfs paths of init: virt-sysprep bootstrap and virt-customize builds.
+"""The libguestfs paths of init: bootstrap of seedless templates and builds.
 
-Templates without a NoCloud seed are bootstrapped with virt-sysprep, and disks
-with a ``build`` section are customized with virt-customize; both launch a
-libguestfs appliance (about 30 s each under software emulation).
+Templates without a NoCloud seed are bootstrapped with every disk in one
+libguestfs appliance (the default) or with one virt-sysprep run per disk
+(``[init] bootstrap_method = virt-sysprep``); disks with a ``build`` section
+are customized with virt-customize. Each appliance takes about 30 s under
+software emulation.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,67 @@ def _repo_without_seed(local_repo: Path, root: Path) -> Path:
     return path
 
 
+SEEDLESS_VM = """\
+          {name}:
+            memory: 256
+            vcpu: 1
+            root-password: {password}
+            nics: [{{net: lago}}]
+            disks:
+              - {{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}
+"""
+PASSWORD = "b00tstrap-pw"
+
+
+def _seedless_init_file(lago: LagoRunner, names: list[str]) -> None:
+    vms = "".join(SEEDLESS_VM.format(name=name, password=PASSWORD) for name in names)
+    lago.cwd.joinpath("LagoInitFile").write_text(
+        f"domains:\n{vms}nets:\n  lago: {{}}\n"
+    )
+
+
+def _forget_passwords(lago: LagoRunner, names: list[str]) -> None:
+    """Make the saved passwords wrong: only the injected key can log in now."""
+    for name in names:
+        path = lago.cwd / f".lago/default/virt/vm-{name}"
+        spec = json.loads(path.read_text())
+        spec["root-password"] = "not-the-password"
+        path.write_text(json.dumps(spec))
+
+
+def test_guestfs_bootstrap_of_three_vms(lago: LagoRunner, local_repo: Path) -> None:
+    repo = _repo_without_seed(local_repo, lago.cwd / "repo")
+    names = ["vm01", "vm02", "vm03"]
+    _seedless_init_file(lago, names)
+    init = lago(
+        "init", "--template-repo-path", str(repo), "--template-store",
+        str(lago.cwd / "store"), timeout=1200,
+    )  # fmt: skip
+    assert "Bootstrapping vm01, vm02, vm03 in one libguestfs appliance" in init.stderr
+    for name in names:
+        spec = json.loads((lago.cwd / f".lago/default/virt/vm-{name}").read_text())
+        assert [disk["name"] for disk in spec["disks"]] == ["root"]  # no seed volume
+    _forget_passwords(lago, names)
+    lago("start", timeout=900)
+    key = (lago.cwd / ".lago/default/id_rsa.pub").read_text().split()[1]
+    for name in names:
+        # lago shell waits for the VM's SSH, and logs in by key only
+        assert lago("shell", name, "hostname", timeout=900).stdout.strip() == name
+        assert key in lago("shell", name, "cat /root/.ssh/authorized_keys").stdout
+        modes = lago(
+            "shell", name, "stat -c '%a %u %g' /root/.ssh /root/.ssh/authorized_keys"
+        )
+        assert modes.stdout.split("\n")[:2] == ["700 0 0", "600 0 0"]
+    # the root password is the init file's: its hash checks against it
+    root_hash = lago("shell", "vm02", "grep ^root: /etc/shadow").stdout.split(":")[1]
+    salt = root_hash.split("$")[2]
+    expected = subprocess.run(
+        ["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+        input=PASSWORD, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert root_hash == expected
+
+
 def test_sysprep_bootstrap(lago: LagoRunner, local_repo: Path) -> None:
     repo = _repo_without_seed(local_repo, lago.cwd / "repo")
     write_init_file(
@@ -59,14 +123,17 @@ def test_sysprep_bootstrap(lago: LagoRunner, local_repo: Path) -> None:
         """,
     )
     store = lago.cwd / "store"
-    lago(
+    init = lago(
         "init",
         "--template-repo-path",
         str(repo),
         "--template-store",
         str(store),
+        "--bootstrap-method",
+        "virt-sysprep",
         timeout=900,
     )
+    assert "one libguestfs appliance" not in init.stderr
     spec = json.loads((lago.cwd / ".lago/default/virt/vm-vm01").read_text())
     assert [disk["name"] for disk in spec["disks"]] == ["root"]  # no seed volume
     lago("start", "--wait-for-ssh", timeout=900)

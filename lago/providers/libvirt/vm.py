@@ -15,6 +15,8 @@ from typing import Any
 from lago import dns_names, nocloud, sysprep
 from lago.config import config
 from lago.errors import LagoException, LagoUserException
+from lago.guest_prep import GuestSpec
+from lago.naming import ipv4_to_mac
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
@@ -211,7 +213,8 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
         )
 
     # -- init-time preparation ------------------------------------------
-    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+    def bootstrap(self, *args: Any, guest_batch: Any = None, **kwargs: Any) -> None:
+        """Seed or write the first disk; ``guest_batch`` collects seedless ones."""
         disks = self.vm.spec.get("disks") or []
         if (
             not disks
@@ -221,6 +224,11 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             return
         if nocloud.supports_seed(disks[0].get("metadata") or {}):
             self._bootstrap_seed()
+        elif guest_batch is not None:
+            guest_batch.add(
+                self._guest_spec(disks[0]),
+                force_tcg=self.host_facts().domain_type == "qemu",
+            )
         else:
             self._bootstrap_sysprep(disks[0])
 
@@ -266,6 +274,26 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
                 f"eth{i}": nic["ip"] for i, nic in enumerate(nics) if nic.get("ip")
             },
             force_tcg=self.host_facts().domain_type == "qemu",
+        )
+
+    def _guest_spec(self, disk: dict[str, Any]) -> GuestSpec:
+        paths = self._env.prefix.paths
+        with open(paths.ssh_id_rsa_pub()) as stream:
+            key = stream.read()
+        return GuestSpec(
+            vm=self.vm.name(),
+            disk=expand_path(disk["path"], paths.prefix_path),
+            disk_format=disk.get("format"),
+            distro=self.vm.distro() or "base",
+            hostname=self.vm.name(),
+            ssh_key=key,
+            root_password=self.vm.root_password(),
+            iscsi_name=self.vm.iscsi_name(),
+            macs={
+                f"eth{i}": ipv4_to_mac(nic["ip"])
+                for i, nic in enumerate(self.vm.nics())
+                if nic.get("ip")
+            },
         )
 
     # -- export -----------------------------------------------------------------

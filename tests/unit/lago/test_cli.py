@@ -497,3 +497,15 @@ def test_failed_task_shows_its_records(lago_cli):
         "  # always shown",
         "@ Outer: ERROR (in 0:00:00)",
     ]
+
+
+def test_bootstrap_method_that_is_not_a_choice(lago_cli):
+    path = lago_cli.write_conf("[init]\nbootstrap_method = fastest\n")
+    (lago_cli.home / "LagoInitFile").write_text("domains: {}\nnets: {}\n")
+    before = sorted(p.name for p in lago_cli.home.iterdir())
+    line = (
+        f"Invalid value 'fastest' for bootstrap_method in [init] (from {path}): "
+        "expected one of guestfs, virt-sysprep"
+    )
+    assert_one_line_error(lago_cli.run("init"), line, 2)
+    assert sorted(p.name for p in lago_cli.home.iterdir()) == before
