@@ -53,6 +53,7 @@ def fake(
 
     provider.CALLS.clear()
     provider.RUNNING.clear()
+    provider.PREFIX_PATHS_SEEN.clear()
     section = config.get_section("lago")
     assert section is not None
     monkeypatch.setitem(section, "libvirt_url", "test:///default")
@@ -220,6 +221,10 @@ def test_sdk_environments_keep_their_own_logs(
     assert "LAGO_PREFIX_PATH" not in os.environ
 
     envs["b"].start(vm_names=["vm02"])
+    # the call saw its own environment's path, which is gone afterwards
+    seen = list(fake.PREFIX_PATHS_SEEN)
+    assert seen == [os.path.realpath(envs["b"].get_paths().prefix_path)]
+    assert "LAGO_PREFIX_PATH" not in os.environ
     logs = {
         name: Path(env.get_paths().logs(), "lago.log").read_text()
         for name, env in envs.items()

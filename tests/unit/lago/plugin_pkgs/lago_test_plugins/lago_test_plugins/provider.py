@@ -3,18 +3,22 @@
 Every call is recorded in :data:`CALLS` as ``(vm name, method)``; whether a VM
 "runs" is kept in :data:`RUNNING` (keyed by the VM's libvirt-style name, which
 carries the environment's uuid), so that a prefix loaded again sees the same
-state. A VM whose spec metadata says ``fail-bootstrap: true`` fails in
+state; ``PREFIX_PATHS_SEEN`` records the environment each ``start`` ran in.
+A VM whose spec metadata says ``fail-bootstrap: true`` fails in
 ``bootstrap``, which makes ``init`` roll back.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from lago.plugins.vm import VMError, VMProviderPlugin
 
 CALLS: list[tuple[str, str]] = []
 RUNNING: set[str] = set()
+#: ``$LAGO_PREFIX_PATH`` as each ``start`` saw it
+PREFIX_PATHS_SEEN: list[str | None] = []
 
 
 class FakeProvider(VMProviderPlugin):
@@ -29,6 +33,7 @@ class FakeProvider(VMProviderPlugin):
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         self._record("start")
+        PREFIX_PATHS_SEEN.append(os.environ.get("LAGO_PREFIX_PATH"))
         RUNNING.add(self._key())
 
     def stop(self, *args: Any, **kwargs: Any) -> None:
