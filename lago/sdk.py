@@ -41,12 +41,42 @@ def add_stream_logger(level: int = logging.DEBUG, name: str | None = None) -> No
 
 
 @contextlib.contextmanager
-def prefix_logging(prefix: Prefix) -> Iterator[None]:
-    """Send records to the prefix's ``lago.log`` only while the block runs.
+def _exported_paths(prefix: Prefix, workdir_path: str) -> Iterator[None]:
+    """``LAGO_PREFIX_PATH``/``LAGO_WORKDIR_PATH`` for the block, then restored.
+
+    Deploy scripts and plugins run as subprocesses read them, as under the
+    CLI; an SDK call of one environment must not leave them to the next.
+    """
+    values = {
+        "LAGO_PREFIX_PATH": os.path.realpath(prefix.paths.prefix_path),
+        "LAGO_WORKDIR_PATH": workdir_path,
+    }
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def prefix_context(prefix: Prefix, workdir_path: str) -> Iterator[None]:
+    """The prefix's ``lago.log`` and paths, only while the block runs.
 
     One process may drive several environments: each gets the records of
-    its own calls, and no handler outlives the call that added it.
+    its own calls, and no handler or variable outlives the call that set it.
     """
+    with prefix_logging(prefix), _exported_paths(prefix, workdir_path):
+        yield
+
+
+@contextlib.contextmanager
+def prefix_logging(prefix: Prefix) -> Iterator[None]:
+    """Send records to the prefix's ``lago.log`` only while the block runs."""
     logdir = prefix.paths.logs()
     os.makedirs(logdir, exist_ok=True)
     handler = logging.FileHandler(os.path.join(logdir, "lago.log"))
@@ -66,7 +96,8 @@ class SDK:
 
     Besides :meth:`destroy` and the Ansible helpers, only the prefix methods
     marked for the SDK are reachable (``start``, ``stop``, ``get_vms``...).
-    Each call logs to this environment's ``lago.log``.
+    Each call logs to this environment's ``lago.log`` and sees its paths in
+    ``LAGO_PREFIX_PATH``/``LAGO_WORKDIR_PATH``; both are undone after it.
     """
 
     def __init__(self, workdir: Workdir, prefix: Any) -> None:
@@ -79,7 +110,7 @@ class SDK:
 
         @functools.wraps(attr)
         def logged(*args: Any, **kwargs: Any) -> Any:
-            with prefix_logging(self._prefix):
+            with prefix_context(self._prefix, self._workdir.path):
                 return attr(*args, **kwargs)
 
         return logged
@@ -120,7 +151,9 @@ def init(
     ``kwargs`` may name the template settings of ``lago init``
     (``template_repo_path``, ``template_store``, ``template_repo_name``,
     ``template_repos``), ``prefix_name``, ``skip_bootstrap``, ``skip_build``
-    and ``set_current``. Unlike the CLI, no environment variable is set.
+    and ``set_current``. Unlike the CLI, the environment variables and the
+    prefix's log file are set only during this call and each later call of
+    the returned :class:`SDK`.
     """
     setup_sdk_logging(logfile, loglevel)
     init_path = os.path.abspath(config or "LagoInitFile")
@@ -137,7 +170,9 @@ def init(
             do_bootstrap=not kwargs.get("skip_bootstrap", False),
             do_build=not kwargs.get("skip_build", False),
             set_current=bool(kwargs.get("set_current", False)),
-            on_prefix=lambda prefix, _: logs.enter_context(prefix_logging(prefix)),
+            on_prefix=lambda prefix, work: logs.enter_context(
+                prefix_context(prefix, work.path)
+            ),
         )
     return SDK(work, work.get_prefix("current"))
 
