@@ -51,6 +51,26 @@ def _libvirt_names() -> tuple[set[str], set[str]]:
         conn.close()
 
 
+def _created(name: str) -> bool:
+    import libvirt
+
+    conn = libvirt.open(LIBVIRT_URL)
+    try:
+        state, reason = conn.lookupByName(name).state()
+    except libvirt.libvirtError:
+        return False
+    finally:
+        conn.close()
+    starting = (
+        state == libvirt.VIR_DOMAIN_PAUSED
+        and reason == libvirt.VIR_DOMAIN_PAUSED_STARTING_UP
+    )
+    return (
+        state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
+        and not starting
+    )
+
+
 def _init(lago: LagoRunner, name: str) -> tuple[Path, str]:
     base = lago.cwd / name
     base.mkdir()
@@ -70,7 +90,9 @@ def _kill_start_once_domain_runs(lago: LagoRunner, workdir: Path, uuid: str) -> 
     )  # fmt: skip
     deadline = time.monotonic() + 120
     try:
-        while f"{uuid[:8]}-vm01" not in _libvirt_names()[0]:
+        # created, and no longer starting up: killing the client during
+        # createXML would make libvirt abort the start and remove the domain
+        while not _created(f"{uuid[:8]}-vm01"):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the domain never appeared"
             time.sleep(0.05)
