@@ -39,6 +39,7 @@ from lago._ssh_connect import (
     PathLike,
     Target,
     connect,
+    open_port,
     resolve_tries,
     ssh_timeout,
 )
@@ -66,6 +67,9 @@ LOGGER = logging.getLogger(__name__)
 
 LagoSSHTimeoutException = LagoSSHTimeoutError  # the original's name
 _PROBE_CONNECT_TIMEOUT = 2.0  # TCP connect bound while polling in wait_for_ssh
+# a TCP connect costs next to nothing, so the port is polled often; the key
+# exchange waits until it answers
+_PORT_POLL_SPACING = 0.2
 _SESSION_ERRORS = (OSError, EOFError, paramiko.SSHException)
 # failures to reach a host; bad keys or commands are raised whatever the caller says
 _UNREACHABLE = (LagoSSHTimeoutError, LagoSSHSessionError)
@@ -233,6 +237,15 @@ def ssh_script(  # noqa: PLR0917 - the seeds' signature
     )
 
 
+def _port_answers(target: Target) -> bool:
+    try:
+        open_port(target, _PROBE_CONNECT_TIMEOUT).close()
+    except OSError as err:
+        LOGGER.debug("%s: port %d not open yet: %s", target.host, target.port, err)
+        return False
+    return True
+
+
 def _answers(target: Target) -> bool:
     try:
         status = _run(
@@ -261,8 +274,10 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
 ) -> None:
     """Wait until ``true`` runs over ssh, for about ``connect_timeout`` s.
 
-    Polls about once a second; after the deadline makes one last attempt
-    with the configured tries, then raises :class:`LagoSSHTimeoutError`.
+    Polls the TCP port a few times a second and logs in only once it
+    answers (at most once a second); after the deadline makes one last
+    attempt with the configured tries, then raises
+    :class:`LagoSSHTimeoutError`.
     ``alive``, when given, is asked before each attempt: a machine that
     stopped running will never answer, so waiting ends with an error.
     """
@@ -274,10 +289,12 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
             raise LagoSSHTimeoutError(
                 f"Failed to connect remote shell to {target.host}: it is not running"
             )
-        if _answers(target):
+        port_open = _port_answers(target)
+        if port_open and _answers(target):
             return
-        # failed connections already took a second; a failing `true` did not
-        time.sleep(max(0.0, min(began + ATTEMPT_SPACING, deadline) - time.monotonic()))
+        # a login that failed waits a second before the next; a closed port less
+        spacing = ATTEMPT_SPACING if port_open else _PORT_POLL_SPACING
+        time.sleep(max(0.0, min(began + spacing, deadline) - time.monotonic()))
     status = ssh(
         ip_addr,
         ["true"],

@@ -461,3 +461,61 @@ def test_wait_for_ssh_stops_when_the_machine_is_gone() -> None:
         )
     assert str(err.value) == "Failed to connect remote shell to vm01: it is not running"
     assert time.monotonic() - started < 5
+
+
+# key loading: waiting must not cost CPU
+
+
+@pytest.fixture
+def key_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every parse of a private key file, by path."""
+    from lago import _ssh_keys
+
+    _ssh_keys.forget_keys()
+    loads: list[str] = []
+    real = _ssh_keys._parse
+
+    def counting(data: bytes, path: str) -> paramiko.PKey:
+        loads.append(path)
+        return real(data, path)
+
+    monkeypatch.setattr(_ssh_keys, "_parse", counting)
+    yield loads
+    _ssh_keys.forget_keys()
+
+
+def test_waiting_on_a_closed_port_loads_no_key(
+    key_path: Path, key_loads: list[str]
+) -> None:
+    with pytest.raises(ssh.LagoSSHTimeoutError):
+        ssh.wait_for_ssh(
+            LOCAL, host_name="vm0", connect_timeout=1.5, port=free_port(),
+            ssh_key=key_path, password=None,
+        )  # fmt: skip
+    with pytest.raises(ssh.LagoSSHTimeoutError):
+        ssh.get_ssh_client(LOCAL, ssh_tries=2, port=free_port(), ssh_key=key_path)
+    assert key_loads == []
+
+
+def test_the_key_is_loaded_once_per_process(
+    server: SSHServer, key_path: Path, key_loads: list[str]
+) -> None:
+    for _ in range(3):
+        result = run(server, ["true"], ssh_key=key_path, password=None)
+        assert result.code == 0
+    ssh.wait_for_ssh(
+        LOCAL, connect_timeout=5, port=server.port, ssh_key=key_path, password=None
+    )
+    assert key_loads == [str(key_path.resolve())]
+    assert ("root", "publickey") in server.log.auths
+
+
+def test_a_rewritten_key_file_is_loaded_again(
+    tmp_path: Path, server: SSHServer, key_path: Path, key_loads: list[str]
+) -> None:
+    copy = tmp_path / "id_rsa"
+    copy.write_bytes(key_path.read_bytes())
+    run(server, ["true"], ssh_key=copy, password=None)
+    copy.write_bytes(key_path.read_bytes() + b"\n")
+    run(server, ["true"], ssh_key=copy, password=None)
+    assert key_loads == [str(copy.resolve())] * 2
