@@ -27,6 +27,15 @@ SHUTDOWN_TIMEOUT = 300
 SEED_DISK_NAME = "lago-seed"
 
 
+def seed_dev(disks: list[dict[str, Any]]) -> str:
+    """The first free ``vd*`` name: the seed is a read-only virtio disk."""
+    used = {str(disk.get("dev")) for disk in disks}
+    for letter in "bcdefghijklmnopqrstuvwxyz":
+        if f"vd{letter}" not in used:
+            return f"vd{letter}"
+    return "hdc"  # every virtio name taken: the IDE CD-ROM still works
+
+
 class LagoSnapshotError(LagoUserException):
     pass
 
@@ -204,7 +213,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             {
                 "type": "file",
                 "name": SEED_DISK_NAME,
-                "dev": "hdc",
+                "dev": seed_dev(disks),
                 "format": "iso",
                 "path": f"$LAGO_PREFIX_PATH/images/{seed_file}",
                 "skip-export": True,
