@@ -59,6 +59,7 @@ class VMTimeline:
     vm: str
     events: dict[str, Stamp] = field(default_factory=dict)
     error: str | None = None
+    qemu_start: float = 0.0  # CLOCK_BOOTTIME seconds
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,11 @@ def lago_command(args: Sequence[str]) -> list[str]:
 class Watch:
     """Follows one VM from its qemu start until it answers over SSH."""
 
-    def __init__(self, info: VMInfo, workdir: Path, shell: bool) -> None:
+    def __init__(
+        self, info: VMInfo, workdir: Path, shell: bool, poll: float = POLL
+    ) -> None:
         self.info = info
+        self.poll_every = poll
         self.workdir = workdir
         self.shell = shell
         self.timeline = VMTimeline(info.name)
@@ -172,6 +176,7 @@ class Watch:
             self.pid = qemu_pid(self.info.domain)
             if self.pid is not None:
                 self.start = proc_times(self.pid)[0]
+                self.timeline.qemu_start = self.start
             return
         self.read_console()
         events = self.timeline.events
@@ -199,7 +204,7 @@ class Watch:
             self.poll()
             if self.done():
                 return self.timeline
-            time.sleep(POLL)
+            time.sleep(self.poll_every)
         self.timeline.error = f"gave up after {timeout:.0f} s"
         return self.timeline
 
