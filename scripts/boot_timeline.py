@@ -37,6 +37,7 @@ from pathlib import Path
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LEASES = Path("/var/lib/libvirt/dnsmasq")
 POLL = 0.05
+SHELL_TIMEOUT = 120.0  # one `lago shell VM true`; it waits for SSH itself
 READY_GRACE = 5.0  # seconds to wait for a ready line after SSH answers
 # first console line of each stage, for the embedded templates and generic ones
 MARKERS: list[tuple[str, re.Pattern[str]]] = [
@@ -165,10 +166,13 @@ class Watch:
 
     def answered(self) -> bool:
         cmd = lago_command(["shell", self.info.name, "true"])
-        proc = subprocess.run(
-            cmd, cwd=self.workdir, capture_output=True, stdin=subprocess.DEVNULL,
-            timeout=120, check=False,
-        )  # fmt: skip
+        try:
+            proc = subprocess.run(
+                cmd, cwd=self.workdir, capture_output=True, stdin=subprocess.DEVNULL,
+                timeout=SHELL_TIMEOUT, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return False
         return proc.returncode == 0
 
     def poll(self) -> None:
