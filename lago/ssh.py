@@ -283,12 +283,17 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
     """
     target = Target(ip_addr, host_name, port, username, password, ssh_key)
     deadline = time.monotonic() + connect_timeout
+    asked = float("-inf")
     while time.monotonic() < deadline:
         began = time.monotonic()
-        if alive is not None and not alive():
-            raise LagoSSHTimeoutError(
-                f"Failed to connect remote shell to {target.host}: it is not running"
-            )
+        # asking the hypervisor costs more than a TCP connect: once a second
+        if alive is not None and began - asked >= ATTEMPT_SPACING:
+            asked = began
+            if not alive():
+                raise LagoSSHTimeoutError(
+                    f"Failed to connect remote shell to {target.host}: "
+                    "it is not running"
+                )
         port_open = _port_answers(target)
         if port_open and _answers(target):
             return
