@@ -69,7 +69,7 @@ class Step:
 # in order; add a step here (e.g. snapshot, revert, export) to measure it
 STEPS: list[Step] = [
     Step("init", "init"),
-    Step("start", "start", ("start",)),
+    Step("start", "start"),
     Step("until_ssh", "then until all answer"),
     Step("stop", "stop", ("stop",)),
     Step("start_wait", "start --wait-for-ssh"),
