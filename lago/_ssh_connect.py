@@ -110,7 +110,9 @@ def _attempt(target: Target, tcp_timeout: float, timeout: float) -> paramiko.SSH
             password=target.password,
             pkey=pkey,
             sock=sock,
-            timeout=tcp_timeout,
+            # the TCP connect is done: this bounds the key exchange, which a
+            # guest booting on an emulated CPU may need long for
+            timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
             channel_timeout=timeout,
@@ -125,13 +127,17 @@ def _attempt(target: Target, tcp_timeout: float, timeout: float) -> paramiko.SSH
     return client
 
 
-def connect(target: Target, tries: int, tcp_timeout: float) -> paramiko.SSHClient:
+def connect(
+    target: Target, tries: int, tcp_timeout: float, patience: float | None = None
+) -> paramiko.SSHClient:
     """A connected client, or :class:`LagoSSHTimeoutError` after ``tries``.
 
     Attempts start at least :data:`ATTEMPT_SPACING` apart, and a failed last
     attempt also takes that long, as in the original.
     """
-    timeout = ssh_timeout()
+    # how long an open port may take to greet and log us in; config ssh_timeout
+    # unless the caller knows the guest is still booting
+    timeout = max(ssh_timeout(), patience or 0.0)
     LOGGER.debug(
         "ssh to %s (%s:%d) as %s, key %s, %s",
         target.host,

@@ -70,6 +70,9 @@ _PROBE_CONNECT_TIMEOUT = 2.0  # TCP connect bound while polling in wait_for_ssh
 # a TCP connect costs next to nothing, so the port is polled often; the key
 # exchange waits until it answers
 _PORT_POLL_SPACING = 0.2
+# a booting guest whose port answers may need long to greet (sshd starting on
+# an emulated CPU); giving up and connecting again only adds sshd processes
+_BOOTING_PATIENCE = 60.0
 _SESSION_ERRORS = (OSError, EOFError, paramiko.SSHException)
 # failures to reach a host; bad keys or commands are raised whatever the caller says
 _UNREACHABLE = (LagoSSHTimeoutError, LagoSSHSessionError)
@@ -150,10 +153,11 @@ def _run(
     show_output: bool,
     tries: int,
     tcp_timeout: float,
+    patience: float | None = None,
 ) -> CommandStatus:
     line = _command_line(command, target.host)
     cmd_id = _gen_ssh_command_id()
-    client = connect(target, tries, tcp_timeout)
+    client = connect(target, tries, tcp_timeout, patience)
     LOGGER.debug("Running %s on %s: %s", cmd_id, target.host, line)
     try:
         with contextlib.closing(client):
@@ -246,7 +250,7 @@ def _port_answers(target: Target) -> bool:
     return True
 
 
-def _answers(target: Target) -> bool:
+def _answers(target: Target, patience: float) -> bool:
     try:
         status = _run(
             target,
@@ -255,6 +259,7 @@ def _answers(target: Target) -> bool:
             show_output=False,
             tries=1,
             tcp_timeout=_PROBE_CONNECT_TIMEOUT,
+            patience=patience,
         )
     except _UNREACHABLE as err:
         LOGGER.debug("%s not ready yet: %s", target.host, err)
@@ -295,7 +300,8 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
                     "it is not running"
                 )
         port_open = _port_answers(target)
-        if port_open and _answers(target):
+        patience = min(_BOOTING_PATIENCE, deadline - time.monotonic())
+        if port_open and _answers(target, patience):
             return
         # a login that failed waits a second before the next; a closed port less
         spacing = ATTEMPT_SPACING if port_open else _PORT_POLL_SPACING

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
 import pty
 import signal
+import socket
 import struct
 import sys
 import termios
@@ -519,3 +521,37 @@ def test_a_rewritten_key_file_is_loaded_again(
     copy.write_bytes(key_path.read_bytes() + b"\n")
     run(server, ["true"], ssh_key=copy, password=None)
     assert key_loads == [str(copy.resolve())] * 2
+
+
+def test_a_slow_greeting_is_awaited_not_reconnected(lago_config: Any) -> None:
+    """An open port whose sshd has not greeted yet gets one patient login."""
+    lago_config("ssh_tries", 1)
+    lago_config("ssh_timeout", 1)
+    listener = socket.create_server((LOCAL, 0))
+    logins: list[bytes] = []
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn = listener.accept()[0]
+                held.append(conn)  # never greets
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    data = conn.recv(64)
+                    if data.startswith(b"SSH-"):  # a client banner: a login
+                        logins.append(data)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        with pytest.raises(ssh.LagoSSHTimeoutError):
+            ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=6, port=port)
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    # a patient login while waiting (perhaps one more as the deadline nears),
+    # then the last attempt; impatient probes would make one a second
+    assert 2 <= len(logins) <= 3
