@@ -11,6 +11,7 @@ from typing import Any
 
 import paramiko
 
+from lago import _ssh_reuse
 from lago._ssh_keys import load_private_key
 from lago.config import config
 from lago.errors import ConfigError, LagoUserException
@@ -138,6 +139,10 @@ def connect(
     # how long an open port may take to greet and log us in; config ssh_timeout
     # unless the caller knows the guest is still booting
     timeout = max(ssh_timeout(), patience or 0.0)
+    kept = _ssh_reuse.take(target)
+    if kept is not None:
+        LOGGER.debug("ssh to %s: reusing the login of the readiness check", target.host)
+        return kept
     LOGGER.debug(
         "ssh to %s (%s:%d) as %s, key %s, %s",
         target.host,

@@ -25,6 +25,7 @@ from typing import Any
 
 import paramiko
 
+from lago import _ssh_reuse
 from lago._ssh_channel import (
     CALLER_STDERR,
     CALLER_STDOUT,
@@ -154,17 +155,25 @@ def _run(
     tries: int,
     tcp_timeout: float,
     patience: float | None = None,
+    keep_login: bool = False,
 ) -> CommandStatus:
     line = _command_line(command, target.host)
     cmd_id = _gen_ssh_command_id()
     client = connect(target, tries, tcp_timeout, patience)
     LOGGER.debug("Running %s on %s: %s", cmd_id, target.host, line)
     try:
-        with contextlib.closing(client):
-            code, out, err = _exec(client, line, data, show_output)
+        code, out, err = _exec(client, line, data, show_output)
     except _SESSION_ERRORS as error:
+        client.close()
         msg = f"Lost the ssh connection to {target.host} running {line!r}: {error}"
         raise LagoSSHSessionError(msg) from error
+    except BaseException:
+        client.close()
+        raise
+    if keep_login and code == 0:
+        _ssh_reuse.keep(target, client)
+    else:
+        client.close()
     LOGGER.debug("Command %s on %s returned with %d", cmd_id, target.host, code)
     if out:
         LOGGER.debug("Command %s output:\n %s", cmd_id, out)
@@ -260,6 +269,7 @@ def _answers(target: Target, patience: float) -> bool:
             tries=1,
             tcp_timeout=_PROBE_CONNECT_TIMEOUT,
             patience=patience,
+            keep_login=True,  # for the command the caller runs next
         )
     except _UNREACHABLE as err:
         LOGGER.debug("%s not ready yet: %s", target.host, err)

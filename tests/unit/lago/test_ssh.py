@@ -555,3 +555,22 @@ def test_a_slow_greeting_is_awaited_not_reconnected(lago_config: Any) -> None:
     # a patient login while waiting (perhaps one more as the deadline nears),
     # then the last attempt; impatient probes would make one a second
     assert 2 <= len(logins) <= 3
+
+
+def test_the_readiness_login_serves_the_next_command(server: SSHServer) -> None:
+    ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=5, port=server.port)
+    result = run(server, ["echo", "hi"], host_name="vm0")
+    assert result.out == "hi\n"
+    assert server.log.commands == ["true", "echo hi"]
+    assert len(server.log.auths) == 1  # one key exchange and login for both
+
+
+def test_an_old_readiness_login_is_not_reused(
+    server: SSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lago import _ssh_reuse
+
+    monkeypatch.setattr(_ssh_reuse, "KEEP_SECONDS", -1.0)
+    ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=5, port=server.port)
+    run(server, ["true"], host_name="vm0")
+    assert len(server.log.auths) == 2
