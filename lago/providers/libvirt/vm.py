@@ -31,6 +31,21 @@ SHUTDOWN_TIMEOUT = 300
 SEED_DISK_NAME = "lago-seed"
 
 
+def seed_dev(disks: list[dict[str, Any]]) -> str:
+    """A ``vd*`` name after every virtio disk's: the seed is a read-only virtio
+    disk, and coming last it leaves the guest's names of the others alone."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    used = [
+        letters.index(dev[2])
+        for dev in (str(disk.get("dev")) for disk in disks)
+        if len(dev) == 3 and dev.startswith("vd") and dev[2] in letters
+    ]
+    after = max(used, default=-1) + 1
+    if after < len(letters):
+        return f"vd{letters[after]}"
+    return "hdc"  # every virtio name taken: the IDE CD-ROM still works
+
+
 class LagoSnapshotError(LagoUserException):
     pass
 
@@ -253,7 +268,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             {
                 "type": "file",
                 "name": SEED_DISK_NAME,
-                "dev": "hdc",
+                "dev": seed_dev(disks),
                 "format": "iso",
                 "path": f"$LAGO_PREFIX_PATH/images/{seed_file}",
                 "skip-export": True,
