@@ -64,7 +64,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
 
     def _libvirt_xml(self) -> str:
         spec = copy.deepcopy(self.vm.spec)
-        prefix_path = self._env.prefix.paths.prefix_path
+        prefix_path = self._env.prefix.paths.prefix
         for disk in spec.get("disks", []):
             disk["path"] = expand_path(disk["path"], prefix_path)
         net_names = {
@@ -199,7 +199,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             LOGGER.debug("No libvirt host facts (%s)", err)
             force_tcg = None
         guestfs_tools.extract_paths(
-            expand_path(root["path"], self._env.prefix.paths.prefix_path),
+            expand_path(root["path"], self._env.prefix.paths.prefix),
             (root.get("metadata") or {}).get("root-partition") or "root",
             paths,
             ignore_nopath,
@@ -254,7 +254,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
         paths = self._env.prefix.paths
         nics = self.vm.nics()
         sysprep.sysprep(
-            expand_path(disk["path"], paths.prefix_path),
+            expand_path(disk["path"], paths.prefix),
             self.vm.distro() or "base",
             hostname=self.vm.name(),
             root_password=self.vm.root_password(),
@@ -279,7 +279,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
     ) -> list[str]:
         from lago.export import VMExportManager
 
-        prefix_path = self._env.prefix.paths.prefix_path
+        prefix_path = self._env.prefix.paths.prefix
         disks = [
             {**disk, "path": expand_path(disk["path"], prefix_path)}
             for disk in self.vm.spec.get("disks", [])
