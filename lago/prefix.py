@@ -22,8 +22,8 @@ from lago.fileio import atomic_write
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
-from lago.prefix_compat import backing_of, fetch_text
 from lago.paths import Paths
+from lago.prefix_compat import backing_of, fetch_text
 from lago.process import run_command
 from lago.sdk_utils import expose
 from lago.subnet_lease import SubnetStore
@@ -269,9 +269,7 @@ class Prefix:
     def _deploy_host(self, host: Any) -> None:
         with LogTask(f"Deploy VM {host.name()}"):
             scripts = self._get_scripts(host.metadata)
-            run_scripts(
-                host, expanded_scripts(host.name(), scripts, self.paths.prefix)
-            )
+            run_scripts(host, expanded_scripts(host.name(), scripts, self.paths.prefix))
 
     @expose
     def deploy(self) -> None:

@@ -18,7 +18,7 @@ class FetchError(LagoUserException):
 def fetch_text(url: str, timeout: float = 60) -> str:
     """The text at ``url`` (``http(s)://`` or ``file://``)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the user's own URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.read().decode()
     except (OSError, ValueError) as err:
         raise FetchError(f"Cannot fetch {url}: {err}") from err
@@ -38,7 +38,9 @@ def backing_of(
     if not parent:
         return None, None
     parent = os.path.realpath(
-        parent if os.path.isabs(parent) else os.path.join(os.path.dirname(disk_path), parent)
+        parent
+        if os.path.isabs(parent)
+        else os.path.join(os.path.dirname(disk_path), parent)
     )
     store_root = getattr(template_store, "_root", None) or getattr(
         template_store, "path", None

@@ -20,6 +20,10 @@ from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
+from lago.providers.libvirt.vm_compat import (
+    LagoLocalLibvirtVMProviderException,
+    LibvirtVMViews,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,11 +31,14 @@ SHUTDOWN_TIMEOUT = 300
 SEED_DISK_NAME = "lago-seed"
 
 
+__all__ = ["LagoLocalLibvirtVMProviderException", "LocalLibvirtVMProvider"]
+
+
 class LagoSnapshotError(LagoUserException):
     pass
 
 
-class LocalLibvirtVMProvider(VMProviderPlugin):
+class LocalLibvirtVMProvider(LibvirtVMViews, VMProviderPlugin):
     def __init__(self, vm: Any) -> None:
         super().__init__(vm)
         self._env = vm.virt_env

@@ -9,11 +9,12 @@ from typing import Any
 
 from lago.plugins.cli import cli_plugin, cli_plugin_add_argument
 from lago.utils import in_prefix
-
 from lago_env_plugin.env import EnvPrefix, EnvWorkdir
 
 
-@cli_plugin(help="Report the environment through the plugin's classes; collect artifacts")
+@cli_plugin(
+    help="Report the environment through the plugin's classes; collect artifacts"
+)
 @cli_plugin_add_argument("--output", required=True, help="Where to collect to")
 @in_prefix(prefix_class=EnvPrefix, workdir_class=EnvWorkdir)
 def do_envcheck(prefix: Any, parent_workdir: Any, output: str, **kwargs: Any) -> None:
