@@ -13,13 +13,13 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from lago.init_env import init_environment, load_checked
 from lago.log_utils import get_default_log_formatter
 from lago.prefix import Prefix
-from lago.sdk_utils import SDKWrapper, setup_sdk_logging
+from lago.sdk_utils import SDKWrapper, sdk_file_handler, sdk_root_logging
 from lago.template_source import TemplateOptions
 from lago.workdir import Workdir
 
@@ -41,8 +41,11 @@ def add_stream_logger(level: int = logging.DEBUG, name: str | None = None) -> No
 
 
 @contextlib.contextmanager
-def prefix_logging(prefix: Prefix) -> Iterator[None]:
-    """Send records to the prefix's ``lago.log`` only while the block runs.
+def prefix_logging(
+    prefix: Prefix, extra: Sequence[logging.Handler] = ()
+) -> Iterator[None]:
+    """Send records to the prefix's ``lago.log`` (and to the ``extra``
+    handlers, e.g. the environment's ``logfile``) only while the block runs.
 
     One process may drive several environments: each gets the records of
     its own calls, and no handler outlives the call that added it.
@@ -53,11 +56,14 @@ def prefix_logging(prefix: Prefix) -> Iterator[None]:
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(get_default_log_formatter())
     root = logging.getLogger()
-    root.addHandler(handler)
+    added = [handler, *(h for h in extra if h not in root.handlers)]
+    for item in added:
+        root.addHandler(item)
     try:
         yield
     finally:
-        root.removeHandler(handler)
+        for item in added:
+            root.removeHandler(item)
         handler.close()
 
 
@@ -69,17 +75,25 @@ class SDK:
     Each call logs to this environment's ``lago.log``.
     """
 
-    def __init__(self, workdir: Workdir, prefix: Any) -> None:
+    def __init__(
+        self,
+        workdir: Workdir,
+        prefix: Any,
+        log_handlers: Sequence[logging.Handler] = (),
+    ) -> None:
         self._workdir = workdir
         self._prefix = prefix
         self._pprefix = SDKWrapper(prefix)
+        # the environment's own logfile: attached during its calls only, so
+        # two environments of one process each log to their own file
+        self._log_handlers = list(log_handlers)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._pprefix, name)
 
         @functools.wraps(attr)
         def logged(*args: Any, **kwargs: Any) -> Any:
-            with prefix_logging(self._prefix):
+            with prefix_logging(self._prefix, self._log_handlers):
                 return attr(*args, **kwargs)
 
         return logged
@@ -122,7 +136,7 @@ def init(
     ``template_repos``), ``prefix_name``, ``skip_bootstrap``, ``skip_build``
     and ``set_current``. Unlike the CLI, no environment variable is set.
     """
-    setup_sdk_logging(logfile, loglevel)
+    handlers = _sdk_logging(logfile, loglevel)
     init_path = os.path.abspath(config or "LagoInitFile")
     init_file = load_checked(init_path)
     templates = TemplateOptions.resolve(
@@ -137,16 +151,26 @@ def init(
             do_bootstrap=not kwargs.get("skip_bootstrap", False),
             do_build=not kwargs.get("skip_build", False),
             set_current=bool(kwargs.get("set_current", False)),
-            on_prefix=lambda prefix, _: logs.enter_context(prefix_logging(prefix)),
+            on_prefix=lambda prefix, _: logs.enter_context(
+                prefix_logging(prefix, handlers)
+            ),
         )
-    return SDK(work, work.get_prefix("current"))
+    return SDK(work, work.get_prefix("current"), handlers)
 
 
 def load_env(
     workdir: str, logfile: str | None = None, loglevel: int = logging.INFO
 ) -> SDK:
     """The :class:`SDK` of an existing workdir's current prefix."""
-    setup_sdk_logging(logfile, loglevel)
+    handlers = _sdk_logging(logfile, loglevel)
     work = Workdir(os.path.abspath(workdir))
     work.load()
-    return SDK(work, work.get_prefix("current"))
+    return SDK(work, work.get_prefix("current"), handlers)
+
+
+def _sdk_logging(logfile: str | None, loglevel: int) -> list[logging.Handler]:
+    """Root at DEBUG with a NullHandler, as the original set it; the
+    environment's ``logfile`` handler (at ``loglevel``), to attach to its
+    calls."""
+    sdk_root_logging()
+    return [sdk_file_handler(os.path.abspath(logfile), loglevel)] if logfile else []
