@@ -9,21 +9,21 @@ import shutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lago.errors import LagoException, LagoLookupError, LagoUserException
+from lago.errors import LagoLookupError, LagoUserException
 from lago.prefix import Prefix
 
 LOGGER = logging.getLogger(__name__)
 
 
-class MalformedWorkdir(LagoException):
+class WorkdirError(LagoUserException, RuntimeError):
+    """A workdir problem (also a ``RuntimeError``, the original's base)."""
+
+
+class MalformedWorkdir(WorkdirError):
     pass
 
 
-class WorkdirError(LagoUserException):
-    pass
-
-
-class PrefixNotFound(LagoLookupError):
+class PrefixNotFound(LagoLookupError, WorkdirError):
     pass
 
 
