@@ -54,14 +54,14 @@ class TemporaryDirectory:
     removed on exit (errors ignored when ``ignore_errors``)."""
 
     def __init__(self, ignore_errors: bool = True) -> None:
-        self.ignore_errors = ignore_errors
-        self.path: str | None = None
+        self._ignore_errors = ignore_errors
+        self._path: str | None = None
 
     def __enter__(self) -> str:
-        self.path = tempfile.mkdtemp(prefix="lago-")
-        return self.path
+        self._path = tempfile.mkdtemp(prefix="lago-")
+        return self._path
 
     def __exit__(self, *_: object) -> None:
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=self.ignore_errors)
-            self.path = None
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=self._ignore_errors)
+            self._path = None

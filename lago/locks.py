@@ -132,7 +132,8 @@ class LockFile:
     ) -> None:
         self.path = os.fspath(path)
         self.timeout = timeout
-        self.lock = (lock_cls or Flock)(self.path, blocking=False, **kwargs)
+        self._lock_cls = lock_cls or Flock
+        self.lock = self._lock_cls(self.path, blocking=False, **kwargs)
 
     def acquire(self) -> None:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout

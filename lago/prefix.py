@@ -51,7 +51,19 @@ class Prefix:
         self._paths = Paths(self._prefix)
         self._virt_env: VirtEnv | None = None
         self._metadata: dict[str, Any] | None = None
-        self._subnet_store: SubnetStore | None = None
+        self._subnet_store_obj: SubnetStore | None = None
+
+    @property
+    def _subnet_store(self) -> SubnetStore:
+        """The configured lease store, made when first used (making it
+        creates its directory, which a read-only verb must not need)."""
+        if self._subnet_store_obj is None:
+            self._subnet_store_obj = SubnetStore(config.get("lease_dir"))
+        return self._subnet_store_obj
+
+    @_subnet_store.setter
+    def _subnet_store(self, store: SubnetStore) -> None:
+        self._subnet_store_obj = store
 
     @property
     def paths(self) -> Paths:
@@ -296,9 +308,7 @@ class Prefix:
             for net in self.virt_env.get_nets().values()
             if net.gw() and net.spec.get("type", "nat") == "nat"
         ]
-        SubnetStore(config.get("lease_dir")).release(
-            gateways, uuid_path=self.paths.uuid()
-        )
+        self._subnet_store.release(gateways, uuid_path=self.paths.uuid())
 
     def cleanup(self) -> None:
         """Stop everything and mark the prefix uninitialized."""

@@ -115,8 +115,8 @@ class SubnetStore:
 
             path = config.get("lease_dir") or DEFAULT_LEASE_DIR
         self._path = Path(path)
-        self.min_third_octet = min_third_octet
-        self.max_third_octet = max_third_octet
+        self.min_third_octet = self._min_third_octet = min_third_octet
+        self.max_third_octet = self._max_third_octet = max_third_octet
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:

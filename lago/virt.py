@@ -50,6 +50,9 @@ class VirtEnv:
         self.vm_defaults = VMDefaults.from_config()
         self.vm_providers = provider_plugins()
         self._vm_plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm"], instantiate=False)
+        # the original's names for the same two things
+        self.vm_types = self._vm_plugins
+        self._default_vm_type = self.vm_defaults.vm_type
         self._vms: dict[str, Any] = {
             name: self._create_vm(spec) for name, spec in vm_specs.items()
         }

@@ -32,6 +32,7 @@ class Network:
         self._env = env
         self._spec = spec
         self._compat = compat or "1.0.0"
+        self.compat = self._compat
 
     @property
     def libvirt_con(self) -> Any:

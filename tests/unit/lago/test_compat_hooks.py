@@ -102,6 +102,8 @@ def test_overridden_hooks_are_called(tmp_path: Path) -> None:
     assert prefix._virt_env is env
     assert env.prefix is prefix and env.uuid == UUID
     assert list(env._vms) == ["vm01"] and list(env._nets) == ["lago"]
+    assert "default" in env.vm_types and env._default_vm_type == "default"
+    assert env._nets["lago"].compat == "0.36.0"
     vm = env._vms["vm01"]
     assert vm.virt_env is env and vm._spec["name"] == "vm01"
 
