@@ -15,7 +15,7 @@ import pytest
 from lago import sdk
 from lago.errors import TimerException
 from lago.fileio import TemporaryDirectory
-from lago.locks import EggTimer, Flock, LockFile
+from lago.locks import EggTimer, ExceptionTimer, Flock, LockFile
 from lago.paths import Paths
 from lago.plugins.cli import CLIPluginFuncWrapper
 from lago.prefix import Prefix
@@ -201,6 +201,23 @@ def test_cmd_verbs_are_cli_plugins_with_the_original_parameters() -> None:
     assert ("--output",) in parser_args
     with pytest.raises(AttributeError):
         _ = lago.cmd.do_nosuch
+
+
+def test_cmd_faces_run_the_verbs_with_the_original_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import lago.cmd
+    from lago.plugins.output import JSONOutFormatPlugin
+
+    workdir = _workdir(tmp_path)
+    _prefix(workdir / "other")
+    lago.cmd.do_list(str(workdir), JSONOutFormatPlugin())
+    assert sorted(json.loads(capsys.readouterr().out)) == ["default", "other"]
+
+
+def test_exception_timer_is_a_context_manager() -> None:
+    with ExceptionTimer(None) as timer:  # no timeout: inert
+        assert isinstance(timer, ExceptionTimer)
 
 
 def test_egg_timer_counts_from_entering_the_block() -> None:
