@@ -1,4 +1,5 @@
-"""One subnet lease file, ``<store>/<third octet>.lease``.
+"""One subnet lease file, ``<store>/<third octet>.lease``, and the errors
+of the lease store.
 
 The file holds ``["<abs path of a prefix's uuid file>", "<uuid text>"]``; the
 lease is valid while that uuid file still holds that uuid. A :class:`Lease`
@@ -13,6 +14,8 @@ import logging
 import os
 from pathlib import Path
 
+from lago.errors import LagoUserException
+
 LOGGER = logging.getLogger(__name__)
 
 
@@ -21,6 +24,71 @@ def uuid_matches(uuid_path: str, uuid: str) -> bool:
         return Path(uuid_path).read_text() == uuid
     except (OSError, TypeError):
         return False
+
+
+class LagoSubnetLeaseException(LagoUserException):
+    """A subnet could not be leased or released."""
+
+    def __init__(
+        self, msg: str = "", prv_msg: str | None = None, hint: str | None = None
+    ) -> None:
+        if prv_msg:
+            hint = f"{prv_msg}; {hint}" if hint else prv_msg
+        super().__init__(msg, hint=hint)
+
+
+class LagoSubnetLeaseStoreFullException(LagoSubnetLeaseException):
+    """Every subnet of the range is validly leased."""
+
+    def __init__(self, store_range: str, hint: str | None = None) -> None:
+        super().__init__(f"Can't acquire subnet from range {store_range}", hint=hint)
+
+
+class LagoSubnetLeaseTakenException(LagoSubnetLeaseException):
+    """The requested subnet is leased by another prefix."""
+
+    def __init__(self, required_subnet: str, lease_taken_by: str) -> None:
+        super().__init__(
+            f"Can't acquire subnet {required_subnet}. The subnet is already "
+            f"taken by {lease_taken_by}."
+        )
+
+
+class LagoSubnetLeaseOutOfRangeException(LagoSubnetLeaseException):
+    """The requested subnet is outside the leasable range."""
+
+    def __init__(self, required_subnet: str, store_range: str) -> None:
+        super().__init__(
+            f"Subnet {required_subnet} is not valid. Subnet should be in the "
+            f"range {store_range}."
+        )
+
+
+class LagoSubnetLeaseMalformedAddrException(LagoSubnetLeaseException):
+    """The requested subnet is not an IPv4 address."""
+
+    def __init__(self, required_subnet: str) -> None:
+        super().__init__(f"Address {required_subnet} is not a valid ip address")
+
+
+class LagoSubnetLeaseLockException(LagoSubnetLeaseException):
+    """The store's lock could not be taken."""
+
+    def __init__(
+        self, store_path: str | os.PathLike[str], hint: str | None = None
+    ) -> None:
+        super().__init__(f"Failed to acquire a lock for store {store_path}.", hint=hint)
+
+
+class LagoSubnetLeaseBadPermissionsException(LagoSubnetLeaseException):
+    """The store directory cannot be created or used."""
+
+    def __init__(
+        self, store_path: str | os.PathLike[str], prv_msg: str, hint: str | None = None
+    ) -> None:
+        super().__init__(
+            f"Failed to get access to the store at {store_path}", prv_msg, hint
+        )
 
 
 class Lease:

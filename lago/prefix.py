@@ -100,7 +100,6 @@ class Prefix:
             return stream.read().strip()
 
     @property
-    @expose
     def metadata(self) -> dict[str, Any]:
         """The prefix's ``metadata`` file, read once; :meth:`save` writes it."""
         if self._metadata is None:

@@ -20,9 +20,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lago import defaults
-from lago.errors import LagoUserException, TimerException
+from lago.errors import TimerException
 from lago.fileio import atomic_write
-from lago.lease import Lease, uuid_matches
+from lago.lease import (
+    LagoSubnetLeaseBadPermissionsException,
+    LagoSubnetLeaseException,
+    LagoSubnetLeaseLockException,
+    LagoSubnetLeaseMalformedAddrException,
+    LagoSubnetLeaseOutOfRangeException,
+    LagoSubnetLeaseStoreFullException,
+    LagoSubnetLeaseTakenException,
+    Lease,
+    uuid_matches,
+)
 from lago.locks import LockFile
 from lago.process import run_command
 
@@ -33,69 +43,19 @@ LOCK_NAME = "subnet-lease.lock"
 _LEASE_FILE = re.compile(r"^(\d{1,3})\.lease$")
 
 
-class LagoSubnetLeaseException(LagoUserException):
-    """A subnet could not be leased or released."""
-
-    def __init__(
-        self, msg: str = "", prv_msg: str | None = None, hint: str | None = None
-    ) -> None:
-        if prv_msg:
-            hint = f"{prv_msg}; {hint}" if hint else prv_msg
-        super().__init__(msg, hint=hint)
-
-
-class LagoSubnetLeaseStoreFullException(LagoSubnetLeaseException):
-    """Every subnet of the range is validly leased."""
-
-    def __init__(self, store_range: str, hint: str | None = None) -> None:
-        super().__init__(f"Can't acquire subnet from range {store_range}", hint=hint)
-
-
-class LagoSubnetLeaseTakenException(LagoSubnetLeaseException):
-    """The requested subnet is leased by another prefix."""
-
-    def __init__(self, required_subnet: str, lease_taken_by: str) -> None:
-        super().__init__(
-            f"Can't acquire subnet {required_subnet}. The subnet is already "
-            f"taken by {lease_taken_by}."
-        )
-
-
-class LagoSubnetLeaseOutOfRangeException(LagoSubnetLeaseException):
-    """The requested subnet is outside the leasable range."""
-
-    def __init__(self, required_subnet: str, store_range: str) -> None:
-        super().__init__(
-            f"Subnet {required_subnet} is not valid. Subnet should be in the "
-            f"range {store_range}."
-        )
-
-
-class LagoSubnetLeaseMalformedAddrException(LagoSubnetLeaseException):
-    """The requested subnet is not an IPv4 address."""
-
-    def __init__(self, required_subnet: str) -> None:
-        super().__init__(f"Address {required_subnet} is not a valid ip address")
-
-
-class LagoSubnetLeaseLockException(LagoSubnetLeaseException):
-    """The store's lock could not be taken."""
-
-    def __init__(
-        self, store_path: str | os.PathLike[str], hint: str | None = None
-    ) -> None:
-        super().__init__(f"Failed to acquire a lock for store {store_path}.", hint=hint)
-
-
-class LagoSubnetLeaseBadPermissionsException(LagoSubnetLeaseException):
-    """The store directory cannot be created or used."""
-
-    def __init__(
-        self, store_path: str | os.PathLike[str], prv_msg: str, hint: str | None = None
-    ) -> None:
-        super().__init__(
-            f"Failed to get access to the store at {store_path}", prv_msg, hint
-        )
+__all__ = [
+    "LagoSubnetLeaseBadPermissionsException",
+    "LagoSubnetLeaseException",
+    "LagoSubnetLeaseLockException",
+    "LagoSubnetLeaseMalformedAddrException",
+    "LagoSubnetLeaseOutOfRangeException",
+    "LagoSubnetLeaseStoreFullException",
+    "LagoSubnetLeaseTakenException",
+    "Lease",
+    "SubnetStore",
+    "acquire",
+    "release",
+]
 
 
 class SubnetStore:
