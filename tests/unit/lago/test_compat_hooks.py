@@ -306,3 +306,64 @@ def test_two_sdk_environments_log_each_to_its_own_file(
     assert "/two/" in second and "/one/" not in second and "debug of" in second
     lago_log = tmp_path / "one" / ".lago" / "default" / "logs" / "lago.log"
     assert "debug of" in lago_log.read_text()
+
+
+def test_missing_template_is_a_key_error() -> None:
+    from lago.templates import LagoMissingTemplateError, TemplateRepository
+
+    repo = TemplateRepository({"name": "repo", "templates": {}}, path="/r.json")
+    assert repo.path == "/r.json"
+    with pytest.raises(KeyError) as err:
+        repo.get_by_name("tiny")
+    assert isinstance(err.value, LagoMissingTemplateError)
+    assert str(err.value) == "Image tiny doesn't exist in repo /r.json"
+
+
+def test_lease_errors_take_the_original_arguments() -> None:
+    from lago import subnet_lease as sl
+
+    taken = sl.LagoSubnetLeaseTakenException("192.168.200.0/24", "/p/uuid")
+    assert str(taken) == (
+        "Can't acquire subnet 192.168.200.0/24. The subnet is already taken by /p/uuid."
+    )
+    out = sl.LagoSubnetLeaseOutOfRangeException("10.0.0.0/24", "R")
+    assert (
+        str(out) == "Subnet 10.0.0.0/24 is not valid. Subnet should be in the range R."
+    )
+    perms = sl.LagoSubnetLeaseBadPermissionsException("/s", "Permission denied")
+    assert str(perms) == "Failed to get access to the store at /s"
+    assert perms.hint == "Permission denied"
+    assert str(sl.LagoSubnetLeaseLockException("/s")).startswith(
+        "Failed to acquire a lock"
+    )
+    assert "range R" in str(sl.LagoSubnetLeaseStoreFullException("R"))
+    assert "x.y" in str(sl.LagoSubnetLeaseMalformedAddrException("x.y"))
+    assert sl.LagoSubnetLeaseException("msg", "why").hint == "why"
+
+
+def test_check_running_refuses_a_stopped_vm() -> None:
+    from lago.plugins.vm import LagoVMNotRunningError, check_running
+
+    class VM:
+        up = False
+
+        def running(self) -> bool:
+            return self.up
+
+        def state(self) -> str:
+            return "running" if self.up else "down"
+
+        def name(self) -> str:
+            return "vm01"
+
+        @check_running
+        def work(self) -> str:
+            return "done"
+
+    vm = VM()
+    with pytest.raises(
+        LagoVMNotRunningError, match='Host vm01 is not "running", but "down"'
+    ):
+        vm.work()
+    vm.up = True
+    assert vm.work() == "done"
