@@ -41,11 +41,8 @@ def add_stream_logger(level: int = logging.DEBUG, name: str | None = None) -> No
 
 
 @contextlib.contextmanager
-def prefix_logging(
-    prefix: Prefix, extra: Sequence[logging.Handler] = ()
-) -> Iterator[None]:
-    """Send records to the prefix's ``lago.log`` (and to the ``extra``
-    handlers, e.g. the environment's ``logfile``) only while the block runs.
+def prefix_logging(prefix: Prefix) -> Iterator[None]:
+    """Send records to the prefix's ``lago.log`` only while the block runs.
 
     One process may drive several environments: each gets the records of
     its own calls, and no handler outlives the call that added it.
@@ -56,15 +53,28 @@ def prefix_logging(
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(get_default_log_formatter())
     root = logging.getLogger()
-    added = [handler, *(h for h in extra if h not in root.handlers)]
-    for item in added:
-        root.addHandler(item)
+    root.addHandler(handler)
     try:
         yield
     finally:
-        for item in added:
-            root.removeHandler(item)
+        root.removeHandler(handler)
         handler.close()
+
+
+@contextlib.contextmanager
+def attached(handlers: Sequence[logging.Handler]) -> Iterator[None]:
+    """The environment's own ``logfile`` handlers on the root logger, only
+    while the block runs: two environments of one process each log to
+    their own file."""
+    root = logging.getLogger()
+    added = [handler for handler in handlers if handler not in root.handlers]
+    for handler in added:
+        root.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in added:
+            root.removeHandler(handler)
 
 
 class SDK:
@@ -93,7 +103,7 @@ class SDK:
 
         @functools.wraps(attr)
         def logged(*args: Any, **kwargs: Any) -> Any:
-            with prefix_logging(self._prefix, self._log_handlers):
+            with attached(self._log_handlers), prefix_logging(self._prefix):
                 return attr(*args, **kwargs)
 
         return logged
@@ -142,7 +152,7 @@ def init(
     templates = TemplateOptions.resolve(
         **{field: kwargs.get(key) for key, field in _TEMPLATE_KEYS.items()}
     )
-    with contextlib.ExitStack() as logs:
+    with contextlib.ExitStack() as logs, attached(handlers):
         work = init_environment(
             init_file,
             os.path.abspath(workdir or ".lago"),
@@ -151,9 +161,7 @@ def init(
             do_bootstrap=not kwargs.get("skip_bootstrap", False),
             do_build=not kwargs.get("skip_build", False),
             set_current=bool(kwargs.get("set_current", False)),
-            on_prefix=lambda prefix, _: logs.enter_context(
-                prefix_logging(prefix, handlers)
-            ),
+            on_prefix=lambda prefix, _: logs.enter_context(prefix_logging(prefix)),
         )
     return SDK(work, work.get_prefix("current"), handlers)
 

@@ -19,11 +19,8 @@ from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
 from lago.providers.libvirt import utils as lvutils
+from lago.providers.libvirt import vm_compat
 from lago.providers.libvirt.domain_xml import domain_xml
-from lago.providers.libvirt.vm_compat import (
-    LagoLocalLibvirtVMProviderException,
-    LibvirtVMViews,
-)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,14 +28,14 @@ SHUTDOWN_TIMEOUT = 300
 SEED_DISK_NAME = "lago-seed"
 
 
-__all__ = ["LagoLocalLibvirtVMProviderException", "LocalLibvirtVMProvider"]
+LagoLocalLibvirtVMProviderException = vm_compat.LagoLocalLibvirtVMProviderException
 
 
 class LagoSnapshotError(LagoUserException):
     pass
 
 
-class LocalLibvirtVMProvider(LibvirtVMViews, VMProviderPlugin):
+class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
     def __init__(self, vm: Any) -> None:
         super().__init__(vm)
         self._env = vm.virt_env
