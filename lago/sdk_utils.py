@@ -49,8 +49,7 @@ class SDKWrapper:
 
 def setup_sdk_logging(logfile: str | None = None, loglevel: int = logging.INFO) -> None:
     """Root logger at DEBUG with a NullHandler; a file handler (at
-    ``loglevel``) on the root logger if asked. Calling it again adds no
-    second handler for the same file."""
+    ``loglevel``) on the root logger if asked (once per file)."""
     root = sdk_root_logging()
     if logfile:
         path = os.path.abspath(logfile)
@@ -62,12 +61,11 @@ def setup_sdk_logging(logfile: str | None = None, loglevel: int = logging.INFO) 
 
 
 def sdk_root_logging() -> logging.Logger:
-    """The root logger at DEBUG, with one NullHandler (so that nothing is
-    printed by logging's last-resort handler)."""
+    """The root logger at DEBUG, plus a NullHandler (so that nothing is
+    printed by logging's last-resort handler), as the original set them."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
-    if not any(type(h) is logging.NullHandler for h in root.handlers):
-        root.addHandler(logging.NullHandler())
+    root.addHandler(logging.NullHandler())
     return root
 
 
