@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import paramiko
 
+from lago import _ssh_reuse
+from lago._ssh_keys import load_private_key
 from lago.config import config
 from lago.errors import ConfigError, LagoUserException
 
@@ -83,25 +86,34 @@ def _load_key(path: PathLike | None) -> paramiko.PKey | None:
     if path is None:
         return None
     try:
-        return paramiko.PKey.from_path(os.fspath(path))
+        return load_private_key(path)
     except (OSError, ValueError, paramiko.SSHException) as err:
         reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
         raise LagoSSHError(f"Cannot use SSH key {path}: {reason}") from err
 
 
-def _attempt(
-    target: Target, pkey: paramiko.PKey | None, tcp_timeout: float, timeout: float
-) -> paramiko.SSHClient:
+def open_port(target: Target, tcp_timeout: float) -> socket.socket:
+    """A TCP connection to the SSH port: the cheap test before any key work."""
+    return socket.create_connection((target.ip_addr, target.port), tcp_timeout)
+
+
+def _attempt(target: Target, tcp_timeout: float, timeout: float) -> paramiko.SSHClient:
+    sock = open_port(target, tcp_timeout)
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     try:
+        # the port answers: now the key is worth loading (once per process)
+        pkey = _load_key(target.ssh_key)
         client.connect(
             target.ip_addr,
             port=target.port,
             username=target.username,
             password=target.password,
             pkey=pkey,
-            timeout=tcp_timeout,
+            sock=sock,
+            # the TCP connect is done: this bounds the key exchange, which a
+            # guest booting on an emulated CPU may need long for
+            timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
             channel_timeout=timeout,
@@ -111,18 +123,26 @@ def _attempt(
         )
     except BaseException:
         client.close()
+        sock.close()
         raise
     return client
 
 
-def connect(target: Target, tries: int, tcp_timeout: float) -> paramiko.SSHClient:
+def connect(
+    target: Target, tries: int, tcp_timeout: float, patience: float | None = None
+) -> paramiko.SSHClient:
     """A connected client, or :class:`LagoSSHTimeoutError` after ``tries``.
 
     Attempts start at least :data:`ATTEMPT_SPACING` apart, and a failed last
     attempt also takes that long, as in the original.
     """
-    timeout = ssh_timeout()
-    pkey = _load_key(target.ssh_key)
+    # how long an open port may take to greet and log us in; config ssh_timeout
+    # unless the caller knows the guest is still booting
+    timeout = max(ssh_timeout(), patience or 0.0)
+    kept = _ssh_reuse.take(target)
+    if kept is not None:
+        LOGGER.debug("ssh to %s: reusing the login of the readiness check", target.host)
+        return kept
     LOGGER.debug(
         "ssh to %s (%s:%d) as %s, key %s, %s",
         target.host,
@@ -136,7 +156,7 @@ def connect(target: Target, tries: int, tcp_timeout: float) -> paramiko.SSHClien
     for attempt in range(1, tries + 1):
         began = time.monotonic()
         try:
-            return _attempt(target, pkey, min(tcp_timeout, timeout), timeout)
+            return _attempt(target, min(tcp_timeout, timeout), timeout)
         except _RETRIED as err:
             LOGGER.debug(
                 "ssh attempt %d/%d to %s failed: %s", attempt, tries, target.host, err

@@ -106,7 +106,7 @@ class Build:
 def build_env(env: Any) -> None:
     """Run the build sections of every disk of ``env``, disks in parallel."""
     builds: list[Build] = []
-    prefix_path = env.prefix.paths.prefix_path
+    prefix_path = env.prefix.paths.prefix
     for vm in env.get_vms().values():
         for disk in vm.spec.get("disks", []):
             if disk.get("build"):

@@ -163,9 +163,25 @@ def setup_logging(
     return handler
 
 
-def _exit_on_signal(signum: int, _frame: Any) -> None:
+def exit_handler(signum: int, frame: Any) -> None:
+    """Exit with ``128 + signum`` on SIGTERM/SIGHUP."""
+    del frame
     # SystemExit unwinds the stack, so every rollback on the way runs
     raise SystemExit(128 + signum)
+
+
+_exit_on_signal = exit_handler
+
+
+def __getattr__(name: str) -> Any:
+    # the original's do_<verb> names, loaded only when asked for so that
+    # the command line starts without importing every verb
+    if name.startswith("do_"):
+        from lago.verbs import compat
+
+        if name in compat.__all__:
+            return getattr(compat, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _red(text: str) -> str:

@@ -44,7 +44,7 @@ def _prefix_dir(parsed_args: argparse.Namespace) -> Path | None:
             workdir_path=getattr(parsed_args, "workdir_path", None),
             prefix_name=getattr(parsed_args, "prefix_name", None) or "current",
         )
-    return Path(ctx.prefix.paths.prefix_path)
+    return Path(ctx.prefix.paths.prefix)
 
 
 def _read_json(path: Path) -> Any:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,3 +47,21 @@ def rotate_dir(base_dir: str) -> None:
     """Move an existing directory aside under a timestamped name."""
     if Path(base_dir).exists():
         shutil.move(base_dir, add_timestamp_suffix(base_dir))
+
+
+class TemporaryDirectory:
+    """A temporary directory for a ``with`` block: its path on entry,
+    removed on exit (errors ignored when ``ignore_errors``)."""
+
+    def __init__(self, ignore_errors: bool = True) -> None:
+        self._ignore_errors = ignore_errors
+        self._path: str | None = None
+
+    def __enter__(self) -> str:
+        self._path = tempfile.mkdtemp(prefix="lago-")
+        return self._path
+
+    def __exit__(self, *_: object) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=self._ignore_errors)
+            self._path = None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
+
+LOGGER = logging.getLogger(__name__)
 
 DEFAULT_KEYS = ["vm-type", "groups", "vm-provider"]
 

@@ -24,6 +24,14 @@ class EggTimer:
     def elapsed(self) -> bool:
         return time.monotonic() - self.start_time > self.timeout
 
+    def __enter__(self) -> EggTimer:
+        # as a context manager, the time counts from entering the block
+        self.start_time = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
 
 class ExceptionTimer:
     """Raises :class:`TimerException` in the main thread after ``timeout`` s.
@@ -63,41 +71,38 @@ class ExceptionTimer:
         self.stop()
 
 
-class LockFile:
-    """An exclusive ``flock`` on ``path`` (created 0660), usable with ``with``.
+class Flock:
+    """A ``flock`` on ``path``: shared when ``readonly``, else exclusive.
 
-    ``timeout`` (seconds) bounds the wait; ``None`` waits forever. Expiry
-    raises :class:`TimerException`. The lock is compatible with the original,
-    which also used ``flock`` on the same files.
+    Without ``blocking``, :meth:`acquire` raises :class:`BlockingIOError`
+    at once when another process holds a conflicting lock.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], timeout: float | None = None, **kwargs: Any
+        self,
+        path: str | os.PathLike[str],
+        readonly: bool = False,
+        blocking: bool = True,
     ) -> None:
         self.path = os.fspath(path)
-        self.timeout = timeout
+        self.readonly = readonly
+        self.blocking = blocking
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        if Path(self.path).is_dir():
-            # flock works on a directory opened read-only
+        if self.readonly or Path(self.path).is_dir():
+            # flock works on a file (or directory) opened read-only
             fd = os.open(self.path, os.O_RDONLY)
         else:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o660)
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-            if deadline is not None and time.monotonic() >= deadline:
-                os.close(fd)
-                msg = f"Timed out after {self.timeout} s waiting for lock {self.path}"
-                raise TimerException(msg)
-            time.sleep(0.05)
+        operation = fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX
+        if not self.blocking:
+            operation |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, operation)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
 
     def release(self) -> None:
@@ -105,6 +110,52 @@ class LockFile:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class LockFile:
+    """A lock on ``path`` (a :class:`Flock` unless ``lock_cls`` names
+    another class taking ``(path, blocking=..., **kwargs)``), usable with
+    ``with``.
+
+    ``timeout`` (seconds) bounds the wait; ``None`` waits forever. Expiry
+    raises :class:`TimerException`. The lock is compatible with the original,
+    which also used ``flock`` on the same files. ``kwargs`` go to
+    ``lock_cls`` (e.g. ``readonly=True`` for a shared lock).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        timeout: float | None = None,
+        lock_cls: type[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self._lock_cls = lock_cls or Flock
+        self.lock = self._lock_cls(self.path, blocking=False, **kwargs)
+
+    def acquire(self) -> None:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            try:
+                self.lock.acquire()
+                return
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if deadline is not None and time.monotonic() >= deadline:
+                msg = f"Timed out after {self.timeout} s waiting for lock {self.path}"
+                raise TimerException(msg)
+            time.sleep(0.05)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    @property
+    def _fd(self) -> int | None:
+        """The locked file's descriptor while held (None otherwise)."""
+        return getattr(self.lock, "_fd", None)
 
     def __enter__(self) -> LockFile:
         self.acquire()

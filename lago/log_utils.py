@@ -169,11 +169,13 @@ class TaskHandler(logging.StreamHandler):
         return self.task_tree_depth < 0 or cur_level <= self.task_tree_depth
 
     def should_show_by_level(
-        self, record_level: int, base_level: int | None = None
+        self, record: logging.LogRecord | int, base_level: int | None = None
     ) -> bool:
+        """Whether ``record`` (or a level number) is at ``base_level`` or above."""
         if base_level is None:
             base_level = self.dump_level
-        return record_level >= base_level
+        level = record if isinstance(record, int) else record.levelno
+        return level >= base_level
 
     # -- output ------------------------------------------------------
     def pretty_emit(

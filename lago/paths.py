@@ -8,11 +8,16 @@ import os
 class Paths:
     """Paths inside one prefix directory."""
 
-    def __init__(self, prefix: str | os.PathLike[str]) -> None:
-        self._prefix = os.fspath(prefix)
+    def __init__(self, prefix_path: str | os.PathLike[str]) -> None:
+        # both names are the original's attributes, read by its subclasses
+        self.prefix = os.fspath(prefix_path)
+        self._prefix_path = self.prefix
 
     def prefixed(self, *args: str) -> str:
-        return os.path.join(self._prefix, *args)
+        return os.path.join(self.prefix, *args)
+
+    def prefix_path(self) -> str:
+        return self.prefix
 
     def uuid(self) -> str:
         return self.prefixed("uuid")
@@ -41,7 +46,3 @@ class Paths:
 
     def scripts(self, *args: str) -> str:
         return self.prefixed("scripts", *args)
-
-    @property
-    def prefix_path(self) -> str:
-        return self._prefix

@@ -86,7 +86,8 @@ def populate(
             lambda name: _create_vm_disks(prefix, name, domains[name], templates), names
         )
         _copy_deploy_scripts(prefix, domains)
-        env = VirtEnv(prefix, domains, nets)
+        env_class = getattr(prefix, "VIRT_ENV_CLASS", VirtEnv)
+        env = env_class(prefix, domains, nets)
         if do_bootstrap:
             env.bootstrap()
         if do_build:

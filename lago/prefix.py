@@ -18,10 +18,12 @@ from lago.collect import collect_from_vms, prepare_output_dir
 from lago.config import config
 from lago.deploy import LagoDeployError, expanded_scripts, run_scripts, scripts_of
 from lago.errors import LagoException
+from lago.fileio import atomic_write
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
 from lago.paths import Paths
+from lago.prefix_compat import backing_of, fetch_text
 from lago.process import run_command
 from lago.sdk_utils import expose
 from lago.subnet_lease import SubnetStore
@@ -42,13 +44,38 @@ class Prefix:
     VIRT_ENV_CLASS = VirtEnv
 
     def __init__(self, prefix: str | os.PathLike[str]) -> None:
-        self.prefix = os.fspath(prefix)
-        self.paths = Paths(self.prefix)
+        # the underscore attributes are read by subclasses written for the
+        # original, so they keep its names and meaning
+        self._prefix = os.fspath(prefix)
+        self.prefix = self._prefix
+        self._paths = Paths(self._prefix)
         self._virt_env: VirtEnv | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._subnet_store_obj: SubnetStore | None = None
+
+    @property
+    def _subnet_store(self) -> SubnetStore:
+        """The configured lease store, made when first used (making it
+        creates its directory, which a read-only verb must not need)."""
+        if self._subnet_store_obj is None:
+            self._subnet_store_obj = SubnetStore(config.get("lease_dir"))
+        return self._subnet_store_obj
+
+    @_subnet_store.setter
+    def _subnet_store(self, store: SubnetStore) -> None:
+        self._subnet_store_obj = store
+
+    @property
+    def paths(self) -> Paths:
+        return self._paths
+
+    @paths.setter
+    def paths(self, val: Paths) -> None:
+        self._paths = val
 
     # -- what a prefix is -------------------------------------------------
-    @staticmethod
-    def is_prefix(path: str | os.PathLike[str]) -> bool:
+    @classmethod
+    def is_prefix(cls, path: str | os.PathLike[str]) -> bool:
         return os.path.isfile(Paths(path).prefix_lagofile())
 
     @classmethod
@@ -74,16 +101,31 @@ class Prefix:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        try:
-            with open(self.paths.metadata()) as stream:
-                return json.load(stream)
-        except (OSError, ValueError):
-            return {}
+        """The prefix's ``metadata`` file, read once; :meth:`save` writes it."""
+        if self._metadata is None:
+            try:
+                with open(self.paths.metadata()) as stream:
+                    self._metadata = json.load(stream)
+            except (OSError, ValueError):
+                self._metadata = {}
+        return self._metadata
+
+    def _save_metadata(self) -> None:
+        atomic_write(self.paths.metadata(), json.dumps(self.metadata, indent=4))
+
+    def save(self) -> None:
+        """Write the metadata and every VM and network spec."""
+        self._save_metadata()
+        self.virt_env.save()
+
+    def _create_virt_env(self) -> VirtEnv:
+        """The hook subclasses override to load their own environment class."""
+        return self.VIRT_ENV_CLASS.from_prefix(self)
 
     @property
     def virt_env(self) -> VirtEnv:
         if self._virt_env is None:
-            self._virt_env = self.VIRT_ENV_CLASS.from_prefix(self)
+            self._virt_env = self._create_virt_env()
         return self._virt_env
 
     # -- creation ------------------------------------------------------------
@@ -104,8 +146,11 @@ class Prefix:
     def _create_ssh_keys(self) -> None:
         with LogTask("Create ssh keys"):
             key = self.paths.ssh_id_rsa()
+            # 2048 bits, as ssh-keygen made when the original was current: a
+            # third of the CPU of today's 3072-bit default, for init and for
+            # every load of the key
             result = run_command(
-                ["ssh-keygen", "-q", "-t", "rsa", "-m", "PEM", "-N", "", "-C", f"lago@{os.path.basename(self.prefix)}", "-f", key]
+                ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-C", f"lago@{os.path.basename(self.prefix)}", "-f", key]
             )  # fmt: skip
             if result.code:
                 raise PrefixError(
@@ -142,6 +187,25 @@ class Prefix:
                 repo_path=template_repo, store=template_store
             ).source()
         self._virt_env = populate(self, conf, templates, do_bootstrap, do_build)
+        self._metadata = None  # populate wrote a new one
+
+    def build(self, conf: InitFile) -> None:
+        """Run the ``build`` steps of the init file on the VMs."""
+        from lago.build import build_env
+
+        del conf  # the VM specs saved in the prefix hold the build steps
+        build_env(self.virt_env)
+
+    def fetch_url(self, url: str) -> str:
+        """Read an init file (or any text) from ``url``."""
+        return fetch_text(url)
+
+    def resolve_parent(
+        self, disk_path: str, template_store: Any, template_repo: Any
+    ) -> tuple[str | None, str | None]:
+        """The backing file of ``disk_path`` and the template version it came
+        from, or ``(None, None)`` for a disk without one."""
+        return backing_of(disk_path, template_store, template_repo)
 
     # -- lifecycle (exposed to the SDK) ---------------------------------
     @expose
@@ -228,9 +292,7 @@ class Prefix:
     def _deploy_host(self, host: Any) -> None:
         with LogTask(f"Deploy VM {host.name()}"):
             scripts = self._get_scripts(host.metadata)
-            run_scripts(
-                host, expanded_scripts(host.name(), scripts, self.paths.prefix_path)
-            )
+            run_scripts(host, expanded_scripts(host.name(), scripts, self.paths.prefix))
 
     @expose
     def deploy(self) -> None:
@@ -243,7 +305,7 @@ class Prefix:
             ]
             for host in hosts:  # every script checked before any runs
                 scripts = self._get_scripts(host.metadata)
-                expanded_scripts(host.name(), scripts, self.paths.prefix_path)
+                expanded_scripts(host.name(), scripts, self.paths.prefix)
             invoke_in_parallel(self._deploy_host, hosts)
 
     def _has_virt(self) -> bool:
@@ -257,9 +319,7 @@ class Prefix:
             for net in self.virt_env.get_nets().values()
             if net.gw() and net.spec.get("type", "nat") == "nat"
         ]
-        SubnetStore(config.get("lease_dir")).release(
-            gateways, uuid_path=self.paths.uuid()
-        )
+        self._subnet_store.release(gateways, uuid_path=self.paths.uuid())
 
     def cleanup(self) -> None:
         """Stop everything and mark the prefix uninitialized."""

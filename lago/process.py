@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
@@ -116,3 +117,24 @@ def run_command_with_validation(
 def service_is_enabled(name: str) -> bool:
     """Whether systemd starts the host service ``name`` at boot."""
     return run_command(["systemctl", "is-enabled", name]).code == 0
+
+
+def read_nonblocking(file_descriptor: Any) -> Any:
+    """What can be read from ``file_descriptor`` (a file object or a file
+    number) right now, without waiting for more."""
+    fileno = (
+        file_descriptor
+        if isinstance(file_descriptor, int)
+        else file_descriptor.fileno()
+    )
+    flags = fcntl.fcntl(fileno, fcntl.F_GETFL)
+    fcntl.fcntl(fileno, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    try:
+        if isinstance(file_descriptor, int):
+            try:
+                return os.read(fileno, 1 << 16)
+            except BlockingIOError:
+                return b""
+        return file_descriptor.read()
+    finally:
+        fcntl.fcntl(fileno, fcntl.F_SETFL, flags)

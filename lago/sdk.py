@@ -13,13 +13,13 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from lago.init_env import init_environment, load_checked
 from lago.log_utils import get_default_log_formatter
 from lago.prefix import Prefix
-from lago.sdk_utils import SDKWrapper, setup_sdk_logging
+from lago.sdk_utils import SDKWrapper, sdk_file_handler, sdk_root_logging
 from lago.template_source import TemplateOptions
 from lago.workdir import Workdir
 
@@ -48,7 +48,7 @@ def _exported_paths(prefix: Prefix, workdir_path: str) -> Iterator[None]:
     CLI; an SDK call of one environment must not leave them to the next.
     """
     values = {
-        "LAGO_PREFIX_PATH": os.path.realpath(prefix.paths.prefix_path),
+        "LAGO_PREFIX_PATH": os.path.realpath(prefix.paths.prefix),
         "LAGO_WORKDIR_PATH": workdir_path,
     }
     saved = {name: os.environ.get(name) for name in values}
@@ -91,6 +91,22 @@ def prefix_logging(prefix: Prefix) -> Iterator[None]:
         handler.close()
 
 
+@contextlib.contextmanager
+def attached(handlers: Sequence[logging.Handler]) -> Iterator[None]:
+    """The environment's own ``logfile`` handlers on the root logger, only
+    while the block runs: two environments of one process each log to
+    their own file."""
+    root = logging.getLogger()
+    added = [handler for handler in handlers if handler not in root.handlers]
+    for handler in added:
+        root.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in added:
+            root.removeHandler(handler)
+
+
 class SDK:
     """One environment: a workdir and its current prefix.
 
@@ -100,17 +116,28 @@ class SDK:
     ``LAGO_PREFIX_PATH``/``LAGO_WORKDIR_PATH``; both are undone after it.
     """
 
-    def __init__(self, workdir: Workdir, prefix: Any) -> None:
+    def __init__(
+        self,
+        workdir: Workdir,
+        prefix: Any,
+        log_handlers: Sequence[logging.Handler] = (),
+    ) -> None:
         self._workdir = workdir
         self._prefix = prefix
         self._pprefix = SDKWrapper(prefix)
+        # the environment's own logfile: attached during its calls only, so
+        # two environments of one process each log to their own file
+        self._log_handlers = list(log_handlers)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._pprefix, name)
 
         @functools.wraps(attr)
         def logged(*args: Any, **kwargs: Any) -> Any:
-            with prefix_context(self._prefix, self._workdir.path):
+            with (
+                attached(self._log_handlers),
+                prefix_context(self._prefix, self._workdir.path),
+            ):
                 return attr(*args, **kwargs)
 
         return logged
@@ -155,13 +182,13 @@ def init(
     prefix's log file are set only during this call and each later call of
     the returned :class:`SDK`.
     """
-    setup_sdk_logging(logfile, loglevel)
+    handlers = _sdk_logging(logfile, loglevel)
     init_path = os.path.abspath(config or "LagoInitFile")
     init_file = load_checked(init_path)
     templates = TemplateOptions.resolve(
         **{field: kwargs.get(key) for key, field in _TEMPLATE_KEYS.items()}
     )
-    with contextlib.ExitStack() as logs:
+    with contextlib.ExitStack() as logs, attached(handlers):
         work = init_environment(
             init_file,
             os.path.abspath(workdir or ".lago"),
@@ -174,14 +201,22 @@ def init(
                 prefix_context(prefix, work.path)
             ),
         )
-    return SDK(work, work.get_prefix("current"))
+    return SDK(work, work.get_prefix("current"), handlers)
 
 
 def load_env(
     workdir: str, logfile: str | None = None, loglevel: int = logging.INFO
 ) -> SDK:
     """The :class:`SDK` of an existing workdir's current prefix."""
-    setup_sdk_logging(logfile, loglevel)
+    handlers = _sdk_logging(logfile, loglevel)
     work = Workdir(os.path.abspath(workdir))
     work.load()
-    return SDK(work, work.get_prefix("current"))
+    return SDK(work, work.get_prefix("current"), handlers)
+
+
+def _sdk_logging(logfile: str | None, loglevel: int) -> list[logging.Handler]:
+    """Root at DEBUG with a NullHandler, as the original set it; the
+    environment's ``logfile`` handler (at ``loglevel``), to attach to its
+    calls."""
+    sdk_root_logging()
+    return [sdk_file_handler(os.path.abspath(logfile), loglevel)] if logfile else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -47,14 +48,32 @@ class SDKWrapper:
 
 
 def setup_sdk_logging(logfile: str | None = None, loglevel: int = logging.INFO) -> None:
-    """Root logger at DEBUG with a NullHandler; a file handler if asked."""
+    """Root logger at DEBUG with a NullHandler; a file handler (at
+    ``loglevel``) on the root logger if asked (once per file)."""
+    root = sdk_root_logging()
+    if logfile:
+        path = os.path.abspath(logfile)
+        if not any(
+            isinstance(h, logging.FileHandler) and h.baseFilename == path
+            for h in root.handlers
+        ):
+            root.addHandler(sdk_file_handler(path, loglevel))
+
+
+def sdk_root_logging() -> logging.Logger:
+    """The root logger at DEBUG, plus a NullHandler (so that nothing is
+    printed by logging's last-resort handler), as the original set them."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     root.addHandler(logging.NullHandler())
-    if logfile:
-        from lago.log_utils import get_default_log_formatter
+    return root
 
-        handler = logging.FileHandler(logfile)
-        handler.setLevel(loglevel)
-        handler.setFormatter(get_default_log_formatter())
-        root.addHandler(handler)
+
+def sdk_file_handler(logfile: str, loglevel: int = logging.INFO) -> logging.Handler:
+    """A handler writing records of ``loglevel`` and above to ``logfile``."""
+    from lago.log_utils import get_default_log_formatter
+
+    handler = logging.FileHandler(logfile, delay=True)
+    handler.setLevel(loglevel)
+    handler.setFormatter(get_default_log_formatter())
+    return handler

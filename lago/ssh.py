@@ -25,6 +25,7 @@ from typing import Any
 
 import paramiko
 
+from lago import _ssh_reuse
 from lago._ssh_channel import (
     CALLER_STDERR,
     CALLER_STDOUT,
@@ -39,6 +40,7 @@ from lago._ssh_connect import (
     PathLike,
     Target,
     connect,
+    open_port,
     resolve_tries,
     ssh_timeout,
 )
@@ -66,6 +68,12 @@ LOGGER = logging.getLogger(__name__)
 
 LagoSSHTimeoutException = LagoSSHTimeoutError  # the original's name
 _PROBE_CONNECT_TIMEOUT = 2.0  # TCP connect bound while polling in wait_for_ssh
+# a TCP connect costs next to nothing, so the port is polled often; the key
+# exchange waits until it answers
+_PORT_POLL_SPACING = 0.2
+# a booting guest whose port answers may need long to greet (sshd starting on
+# an emulated CPU); giving up and connecting again only adds sshd processes
+_BOOTING_PATIENCE = 60.0
 _SESSION_ERRORS = (OSError, EOFError, paramiko.SSHException)
 # failures to reach a host; bad keys or commands are raised whatever the caller says
 _UNREACHABLE = (LagoSSHTimeoutError, LagoSSHSessionError)
@@ -146,17 +154,26 @@ def _run(
     show_output: bool,
     tries: int,
     tcp_timeout: float,
+    patience: float | None = None,
+    keep_login: bool = False,
 ) -> CommandStatus:
     line = _command_line(command, target.host)
     cmd_id = _gen_ssh_command_id()
-    client = connect(target, tries, tcp_timeout)
+    client = connect(target, tries, tcp_timeout, patience)
     LOGGER.debug("Running %s on %s: %s", cmd_id, target.host, line)
     try:
-        with contextlib.closing(client):
-            code, out, err = _exec(client, line, data, show_output)
+        code, out, err = _exec(client, line, data, show_output)
     except _SESSION_ERRORS as error:
+        client.close()
         msg = f"Lost the ssh connection to {target.host} running {line!r}: {error}"
         raise LagoSSHSessionError(msg) from error
+    except BaseException:
+        client.close()
+        raise
+    if keep_login and code == 0:
+        _ssh_reuse.keep(target, client)
+    else:
+        client.close()
     LOGGER.debug("Command %s on %s returned with %d", cmd_id, target.host, code)
     if out:
         LOGGER.debug("Command %s output:\n %s", cmd_id, out)
@@ -233,7 +250,16 @@ def ssh_script(  # noqa: PLR0917 - the seeds' signature
     )
 
 
-def _answers(target: Target) -> bool:
+def _port_answers(target: Target) -> bool:
+    try:
+        open_port(target, _PROBE_CONNECT_TIMEOUT).close()
+    except OSError as err:
+        LOGGER.debug("%s: port %d not open yet: %s", target.host, target.port, err)
+        return False
+    return True
+
+
+def _answers(target: Target, patience: float) -> bool:
     try:
         status = _run(
             target,
@@ -242,6 +268,8 @@ def _answers(target: Target) -> bool:
             show_output=False,
             tries=1,
             tcp_timeout=_PROBE_CONNECT_TIMEOUT,
+            patience=patience,
+            keep_login=True,  # for the command the caller runs next
         )
     except _UNREACHABLE as err:
         LOGGER.debug("%s not ready yet: %s", target.host, err)
@@ -261,23 +289,33 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
 ) -> None:
     """Wait until ``true`` runs over ssh, for about ``connect_timeout`` s.
 
-    Polls about once a second; after the deadline makes one last attempt
-    with the configured tries, then raises :class:`LagoSSHTimeoutError`.
+    Polls the TCP port a few times a second and logs in only once it
+    answers (at most once a second); after the deadline makes one last
+    attempt with the configured tries, then raises
+    :class:`LagoSSHTimeoutError`.
     ``alive``, when given, is asked before each attempt: a machine that
     stopped running will never answer, so waiting ends with an error.
     """
     target = Target(ip_addr, host_name, port, username, password, ssh_key)
     deadline = time.monotonic() + connect_timeout
+    asked = float("-inf")
     while time.monotonic() < deadline:
         began = time.monotonic()
-        if alive is not None and not alive():
-            raise LagoSSHTimeoutError(
-                f"Failed to connect remote shell to {target.host}: it is not running"
-            )
-        if _answers(target):
+        # asking the hypervisor costs more than a TCP connect: once a second
+        if alive is not None and began - asked >= ATTEMPT_SPACING:
+            asked = began
+            if not alive():
+                raise LagoSSHTimeoutError(
+                    f"Failed to connect remote shell to {target.host}: "
+                    "it is not running"
+                )
+        port_open = _port_answers(target)
+        patience = min(_BOOTING_PATIENCE, deadline - time.monotonic())
+        if port_open and _answers(target, patience):
             return
-        # failed connections already took a second; a failing `true` did not
-        time.sleep(max(0.0, min(began + ATTEMPT_SPACING, deadline) - time.monotonic()))
+        # a login that failed waits a second before the next; a closed port less
+        spacing = ATTEMPT_SPACING if port_open else _PORT_POLL_SPACING
+        time.sleep(max(0.0, min(began + spacing, deadline) - time.monotonic()))
     status = ssh(
         ip_addr,
         ["true"],

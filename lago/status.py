@@ -32,7 +32,7 @@ def prefix_status(prefix: Any) -> dict[str, Any]:
     env = prefix.virt_env
     return {
         "Prefix": {
-            "Base directory": prefix.paths.prefix_path,
+            "Base directory": prefix.paths.prefix,
             "UUID": prefix.uuid,
             "Networks": {
                 name: _net_status(net) for name, net in env.get_nets().items()

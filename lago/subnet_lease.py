@@ -17,12 +17,22 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from lago import defaults
-from lago.errors import LagoUserException, TimerException
+from lago.errors import TimerException
 from lago.fileio import atomic_write
+from lago.lease import (
+    LagoSubnetLeaseBadPermissionsException,
+    LagoSubnetLeaseException,
+    LagoSubnetLeaseLockException,
+    LagoSubnetLeaseMalformedAddrException,
+    LagoSubnetLeaseOutOfRangeException,
+    LagoSubnetLeaseStoreFullException,
+    LagoSubnetLeaseTakenException,
+    Lease,
+    uuid_matches,
+)
 from lago.locks import LockFile
 from lago.process import run_command
 
@@ -33,42 +43,19 @@ LOCK_NAME = "subnet-lease.lock"
 _LEASE_FILE = re.compile(r"^(\d{1,3})\.lease$")
 
 
-class LagoSubnetLeaseException(LagoUserException):
-    """A subnet could not be leased or released."""
-
-
-class LagoSubnetLeaseStoreFullException(LagoSubnetLeaseException):
-    """Every subnet of the range is validly leased."""
-
-
-class LagoSubnetLeaseTakenException(LagoSubnetLeaseException):
-    """The requested subnet is leased by another prefix."""
-
-
-class LagoSubnetLeaseOutOfRangeException(LagoSubnetLeaseException):
-    """The requested subnet is outside the leasable range."""
-
-
-class LagoSubnetLeaseMalformedAddrException(LagoSubnetLeaseException):
-    """The requested subnet is not an IPv4 address."""
-
-
-class LagoSubnetLeaseLockException(LagoSubnetLeaseException):
-    """The store's lock could not be taken."""
-
-
-class LagoSubnetLeaseBadPermissionsException(LagoSubnetLeaseException):
-    """The store directory cannot be created or used."""
-
-
-@dataclass
-class Lease:
-    """One lease file as found in the store."""
-
-    subnet: str  # network address, e.g. '192.168.203.0'
-    uuid_path: str
-    uuid: str
-    valid: bool
+__all__ = [
+    "LagoSubnetLeaseBadPermissionsException",
+    "LagoSubnetLeaseException",
+    "LagoSubnetLeaseLockException",
+    "LagoSubnetLeaseMalformedAddrException",
+    "LagoSubnetLeaseOutOfRangeException",
+    "LagoSubnetLeaseStoreFullException",
+    "LagoSubnetLeaseTakenException",
+    "Lease",
+    "SubnetStore",
+    "acquire",
+    "release",
+]
 
 
 class SubnetStore:
@@ -87,16 +74,22 @@ class SubnetStore:
             from lago.config import config
 
             path = config.get("lease_dir") or DEFAULT_LEASE_DIR
-        self.path = Path(path)
-        self.min_third_octet = min_third_octet
-        self.max_third_octet = max_third_octet
+        self._path = Path(path)
+        self.min_third_octet = self._min_third_octet = min_third_octet
+        self.max_third_octet = self._max_third_octet = max_third_octet
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise LagoSubnetLeaseBadPermissionsException(
-                f"Failed to get access to the store at {self.path}",
-                hint=f"{err.strerror}; check that the directory is writable by you",
+                self.path,
+                str(err.strerror),
+                hint="check that the directory is writable by you",
             ) from err
+
+    @property
+    def path(self) -> Path:
+        """The store directory."""
+        return self._path
 
     # -- range ---------------------------------------------------------
     def get_allowed_range(self) -> str:
@@ -109,9 +102,7 @@ class SubnetStore:
         try:
             network = ipaddress.IPv4Network(shown, strict=False)
         except ValueError as err:
-            raise LagoSubnetLeaseMalformedAddrException(
-                f"Address {shown} is not a valid ip address"
-            ) from err
+            raise LagoSubnetLeaseMalformedAddrException(shown) from err
         return shown, network
 
     def _third_octet(self, network: ipaddress.IPv4Network) -> int | None:
@@ -135,10 +126,7 @@ class SubnetStore:
         shown, network = self._parse(str(subnet))
         octet = self._third_octet(network)
         if octet is None:
-            raise LagoSubnetLeaseOutOfRangeException(
-                f"Subnet {shown} is not valid. Subnet should be in the range "
-                f"{self.get_allowed_range()}."
-            )
+            raise LagoSubnetLeaseOutOfRangeException(shown, self.get_allowed_range())
         return shown, octet
 
     # -- lease files ---------------------------------------------------
@@ -147,27 +135,28 @@ class SubnetStore:
 
     def _read_lease(self, octet: int) -> Lease | None:
         """The lease of ``192.168.<octet>.0``, or None if there is no file."""
-        subnet = f"192.168.{octet}.0"
-        try:
-            text = self._lease_path(octet).read_text()
-        except FileNotFoundError:
-            return None
-        try:
-            uuid_path, uuid = json.loads(text)
-        except (ValueError, TypeError):
-            LOGGER.warning("Malformed lease file %s", self._lease_path(octet))
-            return Lease(subnet, "", "", valid=False)
-        return Lease(subnet, uuid_path, uuid, _uuid_matches(uuid_path, uuid))
+        lease = self.create_lease_object_from_idx(octet)
+        return lease if lease.exist else None
+
+    def create_lease_object_from_idx(self, idx: int | str) -> Lease:
+        """The :class:`Lease` of ``192.168.<idx>.0`` (its file may not exist)."""
+        return Lease(self.path, f"192.168.{int(idx)}.0")
+
+    def create_lease_object_from_subnet(self, subnet: str) -> Lease:
+        """The :class:`Lease` of ``subnet`` (a network or an address in it)."""
+        _, octet = self._octet_of(subnet)
+        return self.create_lease_object_from_idx(octet)
 
     def _write_lease(self, octet: int, uuid_path: str, uuid: str) -> None:
         atomic_write(self._lease_path(octet), json.dumps([uuid_path, uuid], indent=4))
 
-    def list_leases(self) -> list[Lease]:
-        """Every lease file of the range, by subnet (stale ones included)."""
+    def list_leases(self, uuid: str | None = None) -> list[Lease]:
+        """Every lease file of the range, by subnet (stale ones included);
+        with ``uuid``, only the leases taken by the prefix of that uuid."""
         leases = []
         for octet in range(self.min_third_octet, self.max_third_octet + 1):
             lease = self._read_lease(octet)
-            if lease is not None:
+            if lease is not None and (uuid is None or lease.uuid == uuid):
                 leases.append(lease)
         return leases
 
@@ -181,7 +170,7 @@ class SubnetStore:
                 yield
         except (TimerException, OSError) as err:
             raise LagoSubnetLeaseLockException(
-                f"Failed to acquire a lock for store {self.path}.",
+                self.path,
                 hint=(
                     "Another Lago process may be holding it, or the lock file "
                     f"{lock_path} is not writable by you ({err})"
@@ -226,7 +215,7 @@ class SubnetStore:
             if lease is None or not lease.valid:
                 return octet
         raise LagoSubnetLeaseStoreFullException(
-            f"Can't acquire subnet from range {self.get_allowed_range()}",
+            self.get_allowed_range(),
             hint=(
                 f"The subnet store {self.path} is full: destroy environments "
                 "you no longer use to release their subnets"
@@ -236,10 +225,7 @@ class SubnetStore:
     def _check_free(self, shown: str, octet: int, uuid_path: str) -> int:
         lease = self._read_lease(octet)
         if lease is not None and lease.valid and lease.uuid_path != uuid_path:
-            raise LagoSubnetLeaseTakenException(
-                f"Can't acquire subnet {shown}. The subnet is already taken by "
-                f"{lease.uuid_path}."
-            )
+            raise LagoSubnetLeaseTakenException(shown, lease.uuid_path)
         return octet
 
     def release(
@@ -296,11 +282,7 @@ def _same_owner(lease: Lease, uuid_path: str) -> bool:
     return not os.path.exists(uuid_path) or _uuid_matches(uuid_path, lease.uuid)
 
 
-def _uuid_matches(uuid_path: str, uuid: str) -> bool:
-    try:
-        return Path(uuid_path).read_text() == uuid
-    except (OSError, TypeError):
-        return False
+_uuid_matches = uuid_matches
 
 
 def _create_shared_file(path: Path) -> None:

@@ -38,6 +38,7 @@ from lago.log_utils import log_always
 __all__ = [
     "FileSystemTemplateProvider",
     "HttpTemplateProvider",
+    "LagoMissingTemplateError",
     "Template",
     "TemplateDownloadError",
     "TemplateError",
@@ -125,13 +126,25 @@ def _check_dom(dom: Any) -> None:
             raise TemplateError(f"'{key}' is not an object")
 
 
+class LagoMissingTemplateError(TemplateError, KeyError):
+    """The repository has no template of that name (also a ``KeyError``,
+    as a missing key of the repository's ``templates`` was)."""
+
+    def __init__(self, name: str, path: str | None) -> None:
+        super().__init__(f"Image {name} doesn't exist in repo {path}")
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would add quotes around the message
+        return Exception.__str__(self)
+
+
 class TemplateRepository:
     """A set of templates served by one or more providers (``sources``)."""
 
     def __init__(self, dom: dict[str, Any], path: str | None = None) -> None:
         _check_dom(dom)
         self._dom = dom
-        self.path = path
+        self._path = path
         self._providers = {
             name: self._get_provider(spec, name)
             for name, spec in dom.get("sources", {}).items()
@@ -166,9 +179,18 @@ class TemplateRepository:
     def name(self) -> str:
         return self._dom["name"]
 
+    @property
+    def path(self) -> str | None:
+        """Where the repository file was read from."""
+        return self._path
+
     def get_by_name(self, name: str) -> Template:
-        """The template called ``name``; ``KeyError`` if there is none."""
-        spec = self._dom.get("templates", {})[name]
+        """The template called ``name``; :class:`LagoMissingTemplateError`
+        (a ``KeyError``) if there is none."""
+        templates = self._dom.get("templates", {})
+        if name not in templates:
+            raise LagoMissingTemplateError(name, self._where)
+        spec = templates[name]
         versions = spec.get("versions", {}) if isinstance(spec, dict) else None
         if not isinstance(versions, dict):
             raise TemplateError(

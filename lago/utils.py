@@ -12,6 +12,8 @@ decorator of CLI verbs in :mod:`lago.verbs._context`.
 
 from __future__ import annotations
 
+import logging
+
 from lago.config import argparse_to_ini
 from lago.errors import (
     LagoException,
@@ -20,13 +22,14 @@ from lago.errors import (
     TimerException,
 )
 from lago.fileio import (
+    TemporaryDirectory,
     add_timestamp_suffix,
     atomic_write,
     get_hash,
     json_dump,
     rotate_dir,
 )
-from lago.locks import EggTimer, ExceptionTimer, LockFile
+from lago.locks import EggTimer, ExceptionTimer, Flock, LockFile
 from lago.log_utils import with_logging
 from lago.naming import ipv4_to_mac, ver_cmp
 from lago.parallel import (
@@ -38,6 +41,7 @@ from lago.parallel import (
 from lago.process import (
     CommandStatus,
     _run_command,
+    read_nonblocking,
     run_command,
     run_command_with_validation,
     run_interactive_command,
@@ -48,15 +52,20 @@ from lago.rollback import RollbackContext
 from lago.spec_data import deepcopy, filter_spec, load_virt_stream
 from lago.verbs._context import in_prefix
 
+LOGGER = logging.getLogger(__name__)
+
 __all__ = [
+    "LOGGER",
     "CommandStatus",
     "EggTimer",
     "ExceptionTimer",
+    "Flock",
     "LagoException",
     "LagoInitException",
     "LagoUserException",
     "LockFile",
     "RollbackContext",
+    "TemporaryDirectory",
     "TimerException",
     "VectorThread",
     "_run_command",
@@ -77,6 +86,7 @@ __all__ = [
     "json_dump",
     "load_virt_stream",
     "qemu_rebase",
+    "read_nonblocking",
     "rotate_dir",
     "run_command",
     "run_command_with_validation",

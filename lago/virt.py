@@ -25,6 +25,16 @@ LOGGER = logging.getLogger(__name__)
 OLDEST_COMPAT = "0.36.0"
 
 
+class LagoUnknownVMTypeError(LagoUserException):
+    """An init file names a VM type no installed plugin provides."""
+
+    def __init__(self, vm_type_name: str, vm_types: Iterable[str]) -> None:
+        super().__init__(
+            f"Unknown VM type: {vm_type_name}, available types: "
+            f"{', '.join(sorted(vm_types))}"
+        )
+
+
 class VirtEnv:
     """Env properties: ``prefix``, ``uuid``, the VMs and the networks."""
 
@@ -36,24 +46,28 @@ class VirtEnv:
             self.uuid = stream.read().strip()
         compat = self.get_compat()
         self._nets: dict[str, Network] = {
-            name: network_class(spec)(self, spec, compat=compat)
-            for name, spec in net_specs.items()
+            name: self._create_net(spec, compat) for name, spec in net_specs.items()
         }
         # read once for all the VMs (VMPlugin looks for these on its env)
         self.vm_defaults = VMDefaults.from_config()
         self.vm_providers = provider_plugins()
-        vm_plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm"], instantiate=False)
+        self._vm_plugins = load_plugins(PLUGIN_ENTRY_POINTS["vm"], instantiate=False)
+        # the original's names for the same two things
+        self.vm_types = self._vm_plugins
+        self._default_vm_type = self.vm_defaults.vm_type
         self._vms: dict[str, Any] = {
-            name: self._create_vm(spec, vm_plugins) for name, spec in vm_specs.items()
+            name: self._create_vm(spec) for name, spec in vm_specs.items()
         }
 
-    def _create_vm(self, vm_spec: dict[str, Any], vm_plugins: dict[str, Any]) -> Any:
+    # hooks: subclasses written for the original override these two
+    def _create_net(self, net_spec: dict[str, Any], compat: str) -> Network:
+        return network_class(net_spec)(self, net_spec, compat=compat)
+
+    def _create_vm(self, vm_spec: dict[str, Any]) -> Any:
         vm_type = vm_spec.get("vm-type") or self.vm_defaults.vm_type
-        if vm_type not in vm_plugins:
-            raise LagoUserException(
-                f"Unknown VM type: {vm_type}, available types: {', '.join(sorted(vm_plugins))}"
-            )
-        return vm_plugins[vm_type](self, vm_spec)
+        if vm_type not in self._vm_plugins:
+            raise LagoUnknownVMTypeError(vm_type, self._vm_plugins)
+        return self._vm_plugins[vm_type](self, vm_spec)
 
     # -- names and paths ----------------------------------------------------
     def prefixed_name(self, unprefixed_name: str, max_length: int = 0) -> str:

@@ -39,7 +39,7 @@ class SSHVMProvider(VMProviderPlugin):
     def state(self, *args: Any, **kwargs: Any) -> str:
         return "running"
 
-    def running(self) -> bool:
+    def running(self, *args: Any, **kwargs: Any) -> bool:
         return self.vm.ssh_reachable(tries=1)
 
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from lago.errors import LagoException, LagoLookupError, LagoUserException
+from lago.errors import LagoLookupError, LagoUserException
 from lago.prefix import Prefix
 
 LOGGER = logging.getLogger(__name__)
 
 
-class MalformedWorkdir(LagoException):
+class WorkdirError(LagoUserException, RuntimeError):
+    """A workdir problem (also a ``RuntimeError``, the original's base)."""
+
+
+class MalformedWorkdir(WorkdirError):
     pass
 
 
-class WorkdirError(LagoUserException):
+class PrefixNotFound(LagoLookupError, WorkdirError):
     pass
 
 
-class PrefixNotFound(LagoLookupError):
-    pass
+class PrefixAlreadyExists(WorkdirError):
+    """A prefix of that name is already in the workdir."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def workdir_loaded(func: _F) -> _F:
+    """Decorate a :class:`Workdir` method so that it loads the workdir first."""
+
+    @functools.wraps(func)
+    def wrapper(self: Workdir, *args: Any, **kwargs: Any) -> Any:
+        if not self.loaded:
+            self.load()
+        return func(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_prefix_name(name: str) -> None:
@@ -34,7 +55,7 @@ def check_prefix_name(name: str) -> None:
         )
 
 
-class LagoPrefixAlreadyExistsError(LagoUserException):
+class LagoPrefixAlreadyExistsError(PrefixAlreadyExists):
     def __init__(self, prefix_name: str, workdir_path: str) -> None:
         super().__init__(
             f"Prefix with name {prefix_name} already exists in workdir {workdir_path}.",
@@ -56,8 +77,8 @@ class Workdir:
         return os.path.join(self.path, *args)
 
     # -- what a workdir is -------------------------------------------------
-    @staticmethod
-    def is_workdir(path: str | os.PathLike[str]) -> bool:
+    @classmethod
+    def is_workdir(cls, path: str | os.PathLike[str]) -> bool:
         current = os.path.join(os.fspath(path), "current")
         return os.path.islink(current) and os.path.isdir(current)
 
@@ -163,6 +184,19 @@ class Workdir:
         self.set_current(prefix_name)
         return prefix
 
+    def cleanup(self) -> None:
+        """Re-point a dangling ``current``; remove the workdir once empty."""
+        link = self.join("current")
+        if os.path.lexists(link) and not os.path.exists(link):
+            self.prefixes = {
+                name: prefix
+                for name, prefix in self.prefixes.items()
+                if os.path.isdir(self.join(name))
+            }
+            self._update_current()
+        if os.path.isdir(self.path) and not os.listdir(self.path):
+            os.rmdir(self.path)
+
     def remove_prefix(self, name: str) -> None:
         """Forget a prefix whose directory is gone; fix ``current``; drop an empty workdir."""
         self.prefixes.pop(name, None)
@@ -185,3 +219,9 @@ class Workdir:
             self.remove_prefix(name)
         if prefix_names is None and os.path.isdir(self.path):
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def set_current(prefix_name: str, parent_workdir: Workdir, **kwargs: Any) -> None:
+    """Make ``prefix_name`` the workdir's current prefix (the set-current verb)."""
+    del kwargs  # the verb's other parsed arguments
+    parent_workdir.set_current(prefix_name)

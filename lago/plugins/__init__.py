@@ -67,9 +67,13 @@ def _first_line(exception: BaseException) -> str:
     return lines[0] if lines else ""
 
 
+#: the warning logged when an entry point fails to load
+STEVEDORE_WARN_MSG = "Failed to load plugin %s from group %s: %s: %s"
+
+
 def _on_load_failure(manager: Any, entrypoint: Any, exception: BaseException) -> None:
     LOGGER.warning(
-        "Failed to load plugin %s from group %s: %s: %s",
+        STEVEDORE_WARN_MSG,
         _describe(entrypoint),
         manager.namespace,
         type(exception).__name__,

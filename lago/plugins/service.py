@@ -29,7 +29,11 @@ class ServiceError(LagoException):
 
 
 class ServicePlugin(Plugin):
-    BIN_PATH: str = ""
+    @property
+    @abc.abstractmethod
+    def BIN_PATH(self) -> str:
+        """The service manager's path in the guest (subclasses set it as a
+        class attribute)."""
 
     def __init__(self, vm: Any, name: str) -> None:
         self._vm = vm

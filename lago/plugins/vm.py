@@ -35,11 +35,12 @@ more without breaking it. A sketch::
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import logging
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from lago.errors import LagoException, LagoUserException
 from lago.fileio import atomic_write
@@ -77,7 +78,36 @@ class ExtractPathError(VMError):
 
 
 class ExtractPathNoPathError(VMError):
-    pass
+    def __init__(self, err: str = "", hint: str | None = None) -> None:
+        super().__init__(err, hint=hint)
+
+
+class LagoCopyFilesToVMError(LagoUserException):
+    def __init__(self, local_files: Any, err: Any = "") -> None:
+        super().__init__(f"Failed to copy {local_files} to the VM: {err}")
+
+
+class LagoCopyFilesFromVMError(LagoUserException):
+    def __init__(self, remote_files: Any, local_files: Any, err: Any = "") -> None:
+        super().__init__(
+            f"Failed to copy {remote_files} from the VM to {local_files}: {err}"
+        )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def check_running(func: _F) -> _F:
+    """Decorate a :class:`VMPlugin` method that needs the VM running: it
+    raises :class:`LagoVMNotRunningError` otherwise."""
+
+    @functools.wraps(func)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.running():
+            raise LagoVMNotRunningError(self.name(), self.state())
+        return func(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class VMProviderPlugin(Plugin):
@@ -166,9 +196,13 @@ class VMProviderPlugin(Plugin):
         """Copy the VM's disks into ``dst_dir`` (see :mod:`lago.export`)."""
         raise VMError(f"{self.vm.name()}: this provider cannot export disks")
 
-    def running(self) -> bool:
+    def running(self, *args: Any, **kwargs: Any) -> bool:
         """Whether the VM runs; default: ``state() == "running"``."""
         return self.state() == "running"
+
+    def name(self) -> str:
+        """The name of the VM this provider serves."""
+        return self.vm.name()
 
     def extract_paths(self, paths: list[tuple[str, str]], ignore_nopath: bool) -> None:
         """Copy each ``(guest_path, host_path)`` from the running VM over SSH."""
@@ -253,8 +287,8 @@ class VMPlugin(Plugin):
     def state(self, *args: Any, **kwargs: Any) -> str:
         return self.provider.state(*args, **kwargs)
 
-    def running(self) -> bool:
-        return self.provider.running()
+    def running(self, *args: Any, **kwargs: Any) -> bool:
+        return self.provider.running(*args, **kwargs)
 
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         return self.provider.create_snapshot(name, *args, **kwargs)
@@ -262,8 +296,24 @@ class VMPlugin(Plugin):
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         return self.provider.revert_snapshot(name, *args, **kwargs)
 
-    def interactive_console(self) -> CommandStatus:
-        return self.provider.interactive_console()
+    def interactive_console(self, *args: Any, **kwargs: Any) -> CommandStatus:
+        return self.provider.interactive_console(*args, **kwargs)
+
+    @property
+    def cpu_model(self) -> str | None:
+        """The guest's CPU model, when the provider knows it."""
+        return getattr(self.provider, "cpu_model", None)
+
+    @property
+    def cpu_vendor(self) -> str | None:
+        """The guest's CPU vendor, when the provider knows it."""
+        return getattr(self.provider, "cpu_vendor", None)
+
+    def has_guest_agent(self) -> bool:
+        """Whether the guest answers on a QEMU guest agent channel (only
+        providers that can ask say yes)."""
+        check = getattr(self.provider, "has_guest_agent", None)
+        return bool(check()) if callable(check) else False
 
     def export_disks(
         self,

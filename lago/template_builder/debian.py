@@ -281,6 +281,11 @@ def configure(
         "/etc/systemd/system/lago-seed.service": ("lago-seed.service", 0o644),
         "/etc/systemd/system/lago-ready.service": ("lago-ready.service", 0o644),
         "/usr/lib/lago/lago-ready": ("lago-ready", 0o755),
+        "/usr/lib/lago/lago-host-keys": ("lago-host-keys", 0o755),
+        "/etc/systemd/system/lago-host-key-rsa.service": (
+            "lago-host-key-rsa.service",
+            0o644,
+        ),
     }
     for dest, (src, mode) in shipped.items():
         place_guest_file(root, dest, "debian", src, mode=mode)
@@ -298,6 +303,7 @@ def configure(
             "systemd-resolved",
             "lago-seed.service",
             "lago-ready.service",
+            "lago-host-key-rsa.service",
             "ssh.service",
         )
         chroot(
@@ -341,7 +347,9 @@ def extlinux_conf(release: str, fs_uuid: str) -> str:
         "LABEL debian\n"
         f"    LINUX /boot/vmlinuz-{release}\n"
         f"    INITRD /boot/initrd.img-{release}\n"
-        f"    APPEND root=UUID={fs_uuid} ro console=tty0 console=ttyS0,115200n8\n"
+        # quiet: every console line is an emulated UART write; the serial
+        # console stays for `lago console` and the readiness line
+        f"    APPEND root=UUID={fs_uuid} ro console=tty0 console=ttyS0,115200n8 quiet\n"
     )
 
 

@@ -285,8 +285,10 @@ def extlinux_conf(fs_uuid: str) -> str:
         "LABEL lago\n"
         "    LINUX /boot/vmlinuz\n"
         "    INITRD /boot/initrd.img\n"
+        # quiet: every console line is an emulated UART write; the serial
+        # console stays for `lago console` and the readiness line
         f"    APPEND root=UUID={fs_uuid} rootfstype=ext4 console=tty0 "
-        "console=ttyS0,115200n8 panic=10\n"
+        "console=ttyS0,115200n8 panic=10 quiet\n"
     )
 
 

@@ -51,7 +51,7 @@ def locate(
 
 def export_paths(ctx: VerbContext) -> None:
     # subprocesses of deploy scripts and plugins read these, as in the original
-    os.environ["LAGO_PREFIX_PATH"] = os.path.realpath(ctx.prefix.paths.prefix_path)
+    os.environ["LAGO_PREFIX_PATH"] = os.path.realpath(ctx.prefix.paths.prefix)
     os.environ["LAGO_WORKDIR_PATH"] = ctx.workdir.path if ctx.workdir else ""
 
 
@@ -60,7 +60,8 @@ def in_prefix(
     workdir_class: type[Workdir] | None = None,
     logs: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a verb so that it receives ``prefix`` and ``workdir`` keywords.
+    """Decorate a verb so that it receives ``prefix`` and ``workdir`` keywords
+    (and ``parent_workdir``, the same workdir under the original's name).
 
     It also exports the paths for subprocesses and, unless ``logs`` is false,
     logs to the prefix's ``lago.log``: both are the command line's business.
@@ -83,6 +84,8 @@ def in_prefix(
                 setup_prefix_logging(ctx.prefix.paths.logs())
             kwargs["prefix"] = ctx.prefix
             kwargs["workdir"] = ctx.workdir
+            # the original's verbs receive the workdir under this name
+            kwargs["parent_workdir"] = ctx.workdir
             return func(*args, **kwargs)
 
         return wrapper

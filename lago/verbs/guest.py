@@ -82,7 +82,7 @@ def do_console(prefix: Prefix, host: str, **kwargs: Any) -> None:
 @cli_plugin_add_argument("remote_path", metavar="REMOTE_PATH", help="Path on the VM")
 @in_prefix()
 def do_copy_to_vm(
-    prefix: Prefix, host: str, local_path: str, remote_path: str, **kwargs: Any
+    prefix: Prefix, host: str, remote_path: str, local_path: str, **kwargs: Any
 ) -> None:
     vm = _running_vm(prefix, host, exact=True)
     vm.wait_for_ssh()

@@ -30,7 +30,7 @@ def _split_positionals(workdir: str | None, virt_config: str | None) -> tuple[st
 
 def _export_and_log(prefix: Prefix, workdir: Workdir) -> None:
     # deploy scripts and plugins run as subprocesses read these, as in the original
-    os.environ["LAGO_PREFIX_PATH"] = prefix.paths.prefix_path
+    os.environ["LAGO_PREFIX_PATH"] = prefix.paths.prefix
     os.environ["LAGO_WORKDIR_PATH"] = workdir.path
     setup_prefix_logging(prefix.paths.logs())
 
@@ -44,9 +44,9 @@ def do_init(
     template_repo_name: str | None = None,
     template_store: str | None = None,
     template_repos: str | None = None,
+    set_current: bool = False,
     skip_bootstrap: bool = False,
     skip_build: bool = False,
-    set_current: bool = False,
     bootstrap_method: str | None = None,
     **kwargs: Any,
 ) -> Workdir:

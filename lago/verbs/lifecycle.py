@@ -150,7 +150,7 @@ def do_destroy(
             # as the original: a linked workdir loses its link, not its prefixes
             target = f"the link {workdir.path}"
     else:
-        target = prefix.paths.prefix_path
+        target = prefix.paths.prefix
     if not yes and not _confirm(target):
         LOGGER.info("Aborting on user input")
         return
@@ -160,8 +160,8 @@ def do_destroy(
     victims = list(workdir.prefixes.values()) if all_prefixes and workdir else [prefix]
     _check_libvirt(victims, force)
     if workdir is None:
-        if os.path.islink(prefix.paths.prefix_path):
-            os.unlink(prefix.paths.prefix_path)
+        if os.path.islink(prefix.paths.prefix):
+            os.unlink(prefix.paths.prefix)
         else:
             prefix.destroy()
         return
@@ -204,6 +204,6 @@ def _check_libvirt(prefixes: list[Prefix], force: bool) -> None:
         LOGGER.warning(
             "libvirt is unreachable: whatever of %s still runs there is left "
             "behind%s; `lago cleanup --orphans` removes it later",
-            prefix.paths.prefix_path,
+            prefix.paths.prefix,
             f" ({', '.join(left)})" if left else "",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from lago import brctl
@@ -14,6 +15,8 @@ from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.network_xml import network_xml
 
 LOGGER = logging.getLogger(__name__)
+
+DEFAULT_MTU = 1500
 
 
 class LagoNetworkError(LagoException):
@@ -29,6 +32,7 @@ class Network:
         self._env = env
         self._spec = spec
         self._compat = compat or "1.0.0"
+        self.compat = self._compat
 
     @property
     def libvirt_con(self) -> Any:
@@ -50,8 +54,26 @@ class Network:
     def mapping(self) -> dict[str, str]:
         return self._spec.get("mapping", {})
 
-    def resolve(self, hostname: str) -> str:
-        return self.mapping()[hostname]
+    def resolve(self, name: str) -> str:
+        """The address ``name`` (a VM or mapping name) has on this network."""
+        return self.mapping()[name]
+
+    def mtu(self) -> int:
+        """The network's MTU (1500 unless the spec sets ``mtu``)."""
+        return int(self._spec.get("mtu") or DEFAULT_MTU)
+
+    def add_mappings(self, mappings: Iterable[tuple[str, str]]) -> None:
+        """Add each ``(name, ip)`` to the mapping, then save the spec once."""
+        for name, ip in mappings:
+            self.add_mapping(name, ip, save=False)
+        self.save()
+
+    def add_mapping(self, name: str, ip: str, save: bool = True) -> None:
+        """Map ``name`` to ``ip`` on this network (used by the DNS records
+        and ``resolve``); saved at once unless ``save`` is false."""
+        self._spec.setdefault("mapping", {})[name] = ip
+        if save:
+            self.save()
 
     def libvirt_name(self) -> str:
         return lvutils.net_libvirt_name(self._env.uuid, self.name())

@@ -134,16 +134,19 @@ def _open(
 
 def get_libvirt_connection(
     name: str,
-    libvirt_url: str,
+    libvirt_url: str | None = None,
     username: str | None = None,
     password: str | None = None,
 ) -> libvirt.virConnect:
     """A connection to ``libvirt_url``, shared per URL (and user) and thread.
 
-    ``name`` only labels the caller in the debug log. A cached connection
-    that died (daemon restarted) is replaced. Failure raises
-    :class:`LibvirtConnectionError`.
+    ``name`` only labels the caller in the debug log. Without ``libvirt_url``
+    (the original's one-argument call), the configured URL and credentials
+    are used. A cached connection that died (daemon restarted) is replaced.
+    Failure raises :class:`LibvirtConnectionError`.
     """
+    if libvirt_url is None:
+        return configured_connection(name)
     _silence_libvirt()
     key = (libvirt_url, username, threading.get_ident())
     with _CONNECTIONS_LOCK:
@@ -173,3 +176,27 @@ def configured_connection(name: str) -> libvirt.virConnect:
         username=config.get("libvirt_username"),
         password=config.get("libvirt_password"),
     )
+
+
+# the original's helpers, kept where plugins import them from
+from lago.providers.libvirt.utils_compat import (  # noqa: E402
+    DOMAIN_RUNNING_STATES,
+    Domain,
+    auth_callback,
+    dict_to_xml,
+    get_domain_template,
+    get_template,
+    libvirt_callback,
+)
+
+__all__ = [
+    "DOMAIN_RUNNING_STATES",
+    "DOMAIN_STATES",
+    "Domain",
+    "auth_callback",
+    "dict_to_xml",
+    "get_domain_template",
+    "get_libvirt_connection",
+    "get_template",
+    "libvirt_callback",
+]

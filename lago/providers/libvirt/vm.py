@@ -22,6 +22,7 @@ from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
 from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
+from lago.providers.libvirt import vm_compat
 from lago.providers.libvirt.domain_xml import domain_xml
 from lago.snapshots import reclaim, snapshot_disks
 
@@ -31,11 +32,29 @@ SHUTDOWN_TIMEOUT = 300
 SEED_DISK_NAME = "lago-seed"
 
 
+def seed_dev(disks: list[dict[str, Any]]) -> str:
+    """A ``vd*`` name after every virtio disk's: the seed is a read-only virtio
+    disk, and coming last it leaves the guest's names of the others alone."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    used = [
+        letters.index(dev[2])
+        for dev in (str(disk.get("dev")) for disk in disks)
+        if len(dev) == 3 and dev.startswith("vd") and dev[2] in letters
+    ]
+    after = max(used, default=-1) + 1
+    if after < len(letters):
+        return f"vd{letters[after]}"
+    return "hdc"  # every virtio name taken: the IDE CD-ROM still works
+
+
+LagoLocalLibvirtVMProviderException = vm_compat.LagoLocalLibvirtVMProviderException
+
+
 class LagoSnapshotError(LagoUserException):
     pass
 
 
-class LocalLibvirtVMProvider(VMProviderPlugin):
+class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
     def __init__(self, vm: Any) -> None:
         super().__init__(vm)
         self._env = vm.virt_env
@@ -68,7 +87,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
 
     def _libvirt_xml(self) -> str:
         spec = copy.deepcopy(self.vm.spec)
-        prefix_path = self._env.prefix.paths.prefix_path
+        prefix_path = self._env.prefix.paths.prefix
         for disk in spec.get("disks", []):
             disk["path"] = expand_path(disk["path"], prefix_path)
         net_names = {
@@ -203,7 +222,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             LOGGER.debug("No libvirt host facts (%s)", err)
             force_tcg = None
         guestfs_tools.extract_paths(
-            expand_path(root["path"], self._env.prefix.paths.prefix_path),
+            expand_path(root["path"], self._env.prefix.paths.prefix),
             (root.get("metadata") or {}).get("root-partition") or "root",
             paths,
             ignore_nopath,
@@ -253,7 +272,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             {
                 "type": "file",
                 "name": SEED_DISK_NAME,
-                "dev": "hdc",
+                "dev": seed_dev(disks),
                 "format": "iso",
                 "path": f"$LAGO_PREFIX_PATH/images/{seed_file}",
                 "skip-export": True,
@@ -264,7 +283,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
         paths = self._env.prefix.paths
         nics = self.vm.nics()
         sysprep.sysprep(
-            expand_path(disk["path"], paths.prefix_path),
+            expand_path(disk["path"], paths.prefix),
             self.vm.distro() or "base",
             hostname=self.vm.name(),
             root_password=self.vm.root_password(),
@@ -282,7 +301,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
             key = stream.read()
         return GuestSpec(
             vm=self.vm.name(),
-            disk=expand_path(disk["path"], paths.prefix_path),
+            disk=expand_path(disk["path"], paths.prefix),
             disk_format=disk.get("format"),
             distro=self.vm.distro() or "base",
             hostname=self.vm.name(),
@@ -309,7 +328,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
     ) -> list[str]:
         from lago.export import VMExportManager
 
-        prefix_path = self._env.prefix.paths.prefix_path
+        prefix_path = self._env.prefix.paths.prefix
         disks = [
             {**disk, "path": expand_path(disk["path"], prefix_path)}
             for disk in self.vm.spec.get("disks", [])
@@ -324,7 +343,7 @@ class LocalLibvirtVMProvider(VMProviderPlugin):
 
     # -- snapshots -----------------------------------------------------------
     def prefix_path(self) -> str:
-        return self._env.prefix.paths.prefix_path
+        return self._env.prefix.paths.prefix
 
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         if self.defined():

@@ -118,7 +118,7 @@ def test_the_batch_runs_on_the_given_handle() -> None:
 def _provider(tmp_path: Path, metadata: dict[str, Any]) -> LocalLibvirtVMProvider:
     (tmp_path / "id_rsa.pub").write_text("ssh-rsa AAAA lago\n")
     paths = SimpleNamespace(
-        prefix_path=str(tmp_path), ssh_id_rsa_pub=lambda: str(tmp_path / "id_rsa.pub")
+        prefix=str(tmp_path), ssh_id_rsa_pub=lambda: str(tmp_path / "id_rsa.pub")
     )
     env = SimpleNamespace(prefix=SimpleNamespace(paths=paths), uuid="u")
     spec = {

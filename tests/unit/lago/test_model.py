@@ -185,7 +185,7 @@ def test_cli_init_exports_paths_and_logs_to_the_prefix(
         workdir_path, init_file(tmp_path), template_store="/nonexistent/store"
     )
     prefix = work.get_prefix("current")
-    assert os.environ["LAGO_PREFIX_PATH"] == prefix.paths.prefix_path
+    assert os.environ["LAGO_PREFIX_PATH"] == prefix.paths.prefix
     assert os.environ["LAGO_WORKDIR_PATH"] == workdir_path
     assert os.environ["LAGO_INITFILE_PATH"] == str(tmp_path)
     log = Path(prefix.paths.logs(), "lago.log").read_text()
@@ -223,7 +223,7 @@ def test_sdk_environments_keep_their_own_logs(
     envs["b"].start(vm_names=["vm02"])
     # the call saw its own environment's path, which is gone afterwards
     seen = list(fake.PREFIX_PATHS_SEEN)
-    assert seen == [os.path.realpath(envs["b"].get_paths().prefix_path)]
+    assert seen == [os.path.realpath(envs["b"].get_paths().prefix)]
     assert "LAGO_PREFIX_PATH" not in os.environ
     logs = {
         name: Path(env.get_paths().logs(), "lago.log").read_text()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
 import pty
 import signal
+import socket
 import struct
 import sys
 import termios
@@ -534,3 +536,114 @@ def test_copy_from_masks_modes(tmp_path: Path, server: SSHServer, hostile_guest:
     assert (dest / "tree" / "tool").read_text() == "hello"
     assert (dest / "tree").stat().st_mode & 0o7777 == 0o755
     assert (dest / "tree" / "tool").stat().st_mode & 0o7777 == 0o755
+
+
+# key loading: waiting must not cost CPU
+
+
+@pytest.fixture
+def key_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every parse of a private key file, by path."""
+    from lago import _ssh_keys
+
+    _ssh_keys.forget_keys()
+    loads: list[str] = []
+    real = _ssh_keys._parse
+
+    def counting(data: bytes, path: str) -> paramiko.PKey:
+        loads.append(path)
+        return real(data, path)
+
+    monkeypatch.setattr(_ssh_keys, "_parse", counting)
+    yield loads
+    _ssh_keys.forget_keys()
+
+
+def test_waiting_on_a_closed_port_loads_no_key(
+    key_path: Path, key_loads: list[str]
+) -> None:
+    with pytest.raises(ssh.LagoSSHTimeoutError):
+        ssh.wait_for_ssh(
+            LOCAL, host_name="vm0", connect_timeout=1.5, port=free_port(),
+            ssh_key=key_path, password=None,
+        )  # fmt: skip
+    with pytest.raises(ssh.LagoSSHTimeoutError):
+        ssh.get_ssh_client(LOCAL, ssh_tries=2, port=free_port(), ssh_key=key_path)
+    assert key_loads == []
+
+
+def test_the_key_is_loaded_once_per_process(
+    server: SSHServer, key_path: Path, key_loads: list[str]
+) -> None:
+    for _ in range(3):
+        result = run(server, ["true"], ssh_key=key_path, password=None)
+        assert result.code == 0
+    ssh.wait_for_ssh(
+        LOCAL, connect_timeout=5, port=server.port, ssh_key=key_path, password=None
+    )
+    assert key_loads == [str(key_path.resolve())]
+    assert ("root", "publickey") in server.log.auths
+
+
+def test_a_rewritten_key_file_is_loaded_again(
+    tmp_path: Path, server: SSHServer, key_path: Path, key_loads: list[str]
+) -> None:
+    copy = tmp_path / "id_rsa"
+    copy.write_bytes(key_path.read_bytes())
+    run(server, ["true"], ssh_key=copy, password=None)
+    copy.write_bytes(key_path.read_bytes() + b"\n")
+    run(server, ["true"], ssh_key=copy, password=None)
+    assert key_loads == [str(copy.resolve())] * 2
+
+
+def test_a_slow_greeting_is_awaited_not_reconnected(lago_config: Any) -> None:
+    """An open port whose sshd has not greeted yet gets one patient login."""
+    lago_config("ssh_tries", 1)
+    lago_config("ssh_timeout", 1)
+    listener = socket.create_server((LOCAL, 0))
+    logins: list[bytes] = []
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn = listener.accept()[0]
+                held.append(conn)  # never greets
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    data = conn.recv(64)
+                    if data.startswith(b"SSH-"):  # a client banner: a login
+                        logins.append(data)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        with pytest.raises(ssh.LagoSSHTimeoutError):
+            ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=6, port=port)
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    # a patient login while waiting (perhaps one more as the deadline nears),
+    # then the last attempt; impatient probes would make one a second
+    assert 2 <= len(logins) <= 3
+
+
+def test_the_readiness_login_serves_the_next_command(server: SSHServer) -> None:
+    ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=5, port=server.port)
+    result = run(server, ["echo", "hi"], host_name="vm0")
+    assert result.out == "hi\n"
+    assert server.log.commands == ["true", "echo hi"]
+    assert len(server.log.auths) == 1  # one key exchange and login for both
+
+
+def test_an_old_readiness_login_is_not_reused(
+    server: SSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lago import _ssh_reuse
+
+    monkeypatch.setattr(_ssh_reuse, "KEEP_SECONDS", -1.0)
+    ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=5, port=server.port)
+    run(server, ["true"], host_name="vm0")
+    assert len(server.log.auths) == 2

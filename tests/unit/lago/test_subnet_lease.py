@@ -99,7 +99,7 @@ def test_stale_lease_of_deleted_prefix_is_reclaimed(
     new = make_prefix(tmp_path, "new")
 
     assert store.acquire(new) == "192.168.200.0"
-    assert store.list_leases() == [Lease("192.168.200.0", new, f"{'new':0>32}", True)]
+    assert _rows(store.list_leases()) == [("192.168.200.0", new, f"{'new':0>32}", True)]
 
 
 def test_stale_lease_of_recreated_prefix_is_reclaimed(
@@ -230,11 +230,35 @@ def test_list_leases(store: SubnetStore, tmp_path: Path) -> None:
     (store.path / "205.lease").write_text("not json")
     (store.path / "notes.txt").write_text("ignored")
 
-    assert store.list_leases() == [
-        Lease("192.168.200.0", kept, f"{'kept':0>32}", True),
-        Lease("192.168.201.0", gone, f"{'gone':0>32}", False),
-        Lease("192.168.205.0", "", "", False),
+    assert _rows(store.list_leases()) == [
+        ("192.168.200.0", kept, f"{'kept':0>32}", True),
+        ("192.168.201.0", gone, f"{'gone':0>32}", False),
+        ("192.168.205.0", "", "", False),
     ]
+    assert _rows(store.list_leases(uuid=f"{'kept':0>32}")) == [
+        ("192.168.200.0", kept, f"{'kept':0>32}", True)
+    ]
+
+
+def _rows(leases: list[Lease]) -> list[tuple[str, str, str, bool]]:
+    return [
+        (lease.subnet, lease.uuid_path, lease.uuid, lease.valid) for lease in leases
+    ]
+
+
+def test_lease_object_reads_its_file(store: SubnetStore, tmp_path: Path) -> None:
+    owner = make_prefix(tmp_path, "owner")
+    store.acquire(owner, "192.168.210.1")
+    lease = store.create_lease_object_from_subnet("192.168.210.0/24")
+    assert lease == store.create_lease_object_from_idx(210)
+    assert lease.path == str(store.path / "210.lease")
+    assert lease.exist and lease.valid and lease.has_env
+    assert lease.uuid_path == owner
+    assert str(lease.to_ip_network()) == "192.168.210.0/24"
+    os.unlink(owner)
+    assert lease.exist and not lease.valid and not lease.has_env
+    free = Lease(store.path, "192.168.211.0")
+    assert not free.exist and not free.valid and free.metadata == ["", ""]
 
 
 def test_store_full_after_56_leases(store: SubnetStore, tmp_path: Path) -> None:

@@ -242,6 +242,31 @@ def test_vhost_driver_only_when_usable(vhost):
         assert drivers == []
 
 
+@pytest.mark.parametrize(
+    ("version", "rom"),
+    [(4003000, {"enabled": "no"}), (4002000, {"bar": "off"})],
+)
+def test_nic_boot_rom_is_off(version, rom):
+    roms = parse(host=make_host(version=version)).findall("devices/interface/rom")
+    assert [r.attrib for r in roms] == [rom] * 2
+
+
+def test_an_iso_named_vd_is_a_readonly_virtio_disk():
+    spec = vm_spec(
+        disks=[
+            {"dev": "vda", "format": "qcow2", "path": "/i/a.qcow2"},
+            {"dev": "vdb", "format": "iso", "path": "/i/seed.iso"},
+            {"dev": "hdc", "format": "iso", "path": "/i/c.iso"},
+        ]
+    )
+    disks = parse(spec).findall("devices/disk")
+    assert [
+        (d.get("device"), d.find("target").get("bus"), d.find("readonly") is not None)
+        for d in disks
+    ] == [("disk", "virtio", False), ("disk", "virtio", True), ("cdrom", "ide", False)]
+    assert disks[1].find("driver").attrib == {"name": "qemu", "type": "raw"}
+
+
 def test_unknown_network_of_a_nic():
     with pytest.raises(InitFileError) as err:
         render(vm_spec(nics=[{"net": "lago"}, {"net": "other"}]))
