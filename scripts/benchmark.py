@@ -66,15 +66,19 @@ class Step:
     args: tuple[str, ...] = ()  # empty: measured by CUSTOM_STEPS[key]
 
 
-# in order; add a step here (e.g. snapshot, revert, export) to measure it
+# in order; add a step here to measure it
 STEPS: list[Step] = [
     Step("init", "init"),
     Step("start", "start"),
     Step("until_ssh", "then until all answer"),
     Step("stop", "stop", ("stop",)),
+    # export refuses running VMs: measured while they are stopped
+    Step("export", "export -d exported", ("export", "--dst-dir", "exported")),
     Step("start_wait", "start --wait-for-ssh"),
     Step("shell_all", "shell, SSH up"),
     Step("status", "status", ("status",)),
+    Step("snapshot", "snapshot (VMs up)", ("snapshot", "bench")),
+    Step("revert", "revert (VMs up, started again)", ("revert", "bench")),
     Step("destroy", "destroy -y", ("destroy", "-y")),
 ]
 # derived figures, shown after the steps

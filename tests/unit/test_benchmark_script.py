@@ -138,32 +138,36 @@ def test_table(bench) -> None:
     runs[1].error = "step status failed with 3 VM(s): boom"
     warmup = bench.Warmup(12.34, copied=True)
     lines = bench.format_table(runs, warmup).splitlines()
+    steps = (
+        "| run | init | start | then until all answer | stop | export -d exported"
+        " | start --wait-for-ssh | shell, SSH up | status | snapshot (VMs up)"
+        " | revert (VMs up, started again) | destroy -y"
+    )
     assert lines[:7] == [
         "wall seconds",
         "",
-        "| run | init | start | then until all answer | stop | start --wait-for-ssh"
-        " | shell, SSH up | status | destroy -y | start -> all answer"
+        steps + " | start -> all answer"
         " | guest boot (qemu -> port 22) | lago overhead (port 22 -> answered)"
         " | CPU-s per waiting shell |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        "| N=1 | 0.8 | 1.0 | 1.0 | 1.0 | - | 1.0 | 1.0 | 1.0 | - | - | - | - |",
-        "| N=3 | 1.3 | 1.0 | 1.0 | 1.0 | 9.9 | 1.0 | 1.0 | 1.0 | 17.0 | 7.5 | 0.3 | 0.4 |",
+        "|" + " --- |" * 16,
+        "| N=1 | 0.8 | 1.0 | 1.0 | 1.0 | - | - | 1.0 | 1.0 | - | - | 1.0 | - | - | - | - |",
+        "| N=3 | 1.3 | 1.0 | 1.0 | 1.0 | - | 9.9 | 1.0 | 1.0 | - | - | 1.0 | 17.0 | 7.5"
+        " | 0.3 | 0.4 |",
         "| original Lago N=3, measured 2026-12-01 (reference, not this run)"
-        " | 64-86 |  |  |  |  |  |  | 7.1-7.4 | 14.4-17.5 |  |  |  |",
+        " | 64-86 |  |  |  |  |  |  |  |  |  | 7.1-7.4 | 14.4-17.5 |  |  |  |",
     ]
     assert lines[7:14] == [
         "",
         "CPU-seconds (lago processes; the environment's qemus)",
         "",
-        "| run | init | start | then until all answer | stop | start --wait-for-ssh"
-        " | shell, SSH up | status | destroy -y |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        "| N=1 lago | - | - | - | - | - | - | - | - |",
-        "| N=1 guests | - | - | - | - | - | - | - | - |",
+        steps + " |",
+        "|" + " --- |" * 12,
+        "| N=1 lago |" + " - |" * 11,
+        "| N=1 guests |" + " - |" * 11,
     ]
     assert lines[14:16] == [
-        "| N=3 lago | 0.5 | - | 1.3 | - | - | - | - | - |",
-        "| N=3 guests | - | - | 24.0 | - | - | - | - | - |",
+        "| N=3 lago | 0.5 | - | 1.3 |" + " - |" * 8,
+        "| N=3 guests | - | - | 24.0 |" + " - |" * 8,
     ]
     assert lines[16:] == [
         "",
