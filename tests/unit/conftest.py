@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,3 +159,14 @@ def _no_host_subnets(monkeypatch: pytest.MonkeyPatch) -> None:
     from lago import subnet_lease
 
     monkeypatch.setattr(subnet_lease, "host_subnet_octets", set)
+
+
+@pytest.fixture(autouse=True)
+def fresh_entry_points() -> Iterator[None]:
+    """stevedore keeps each group's entry points for the whole process: a test
+    that adds a plugin package to ``sys.path`` must not see an earlier list."""
+    from stevedore import ExtensionManager
+
+    ExtensionManager.ENTRY_POINT_CACHE.clear()
+    yield
+    ExtensionManager.ENTRY_POINT_CACHE.clear()
