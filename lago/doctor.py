@@ -85,8 +85,9 @@ def _version_text(number: int) -> str:
     return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
 
 
-def check_virtualization(settings: DoctorSettings) -> CheckResult:
-    from lago.errors import LagoException
+def _host_virtualization(configured: str = "auto") -> tuple[str, bool]:
+    """The domain type ``configured`` resolves to here, and whether KVM could
+    run guests (``/dev/kvm`` usable and a vmx/svm CPU flag)."""
     from lago.providers.libvirt.host import (
         KVM_DEVICE,
         choose_domain_type,
@@ -98,11 +99,17 @@ def check_virtualization(settings: DoctorSettings) -> CheckResult:
     except OSError:
         cpuinfo = ""
     kvm_usable = device_usable(KVM_DEVICE)
+    hardware = choose_domain_type("auto", kvm_usable, cpuinfo) == "kvm"
+    return choose_domain_type(configured, kvm_usable, cpuinfo), hardware
+
+
+def check_virtualization(settings: DoctorSettings) -> CheckResult:
+    from lago.errors import LagoException
+
     try:
-        chosen = choose_domain_type(settings.domain_type, kvm_usable, cpuinfo)
+        chosen, hw = _host_virtualization(settings.domain_type)
     except LagoException as err:
         return CheckResult("virtualization", FAIL, str(err), "set domain_type to auto")
-    hw = choose_domain_type("auto", kvm_usable, cpuinfo) == "kvm"
     if chosen == "kvm" and not hw:
         return CheckResult(
             "virtualization",
@@ -230,7 +237,7 @@ def check_libguestfs(settings: DoctorSettings) -> CheckResult:
             "no kernel in /boot for the libguestfs appliance",
             "install a kernel package (e.g. linux-image-cloud-amd64)",
         )
-    tcg = not _hardware_virtualization()
+    tcg = not _host_virtualization()[1]
     settings_text = "backend direct, force_tcg" if tcg else "backend direct"
     if not settings.libguestfs_launch:
         return CheckResult(
@@ -240,20 +247,6 @@ def check_libguestfs(settings: DoctorSettings) -> CheckResult:
             "`lago doctor --libguestfs` launches the appliance)",
         )
     return _launch_guestfs(guestfs, tcg, settings_text)
-
-
-def _hardware_virtualization() -> bool:
-    from lago.providers.libvirt.host import (
-        KVM_DEVICE,
-        choose_domain_type,
-        device_usable,
-    )
-
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        cpuinfo = ""
-    return choose_domain_type("auto", device_usable(KVM_DEVICE), cpuinfo) == "kvm"
 
 
 def _launch_guestfs(guestfs: Any, tcg: bool, settings_text: str) -> CheckResult:
