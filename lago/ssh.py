@@ -291,8 +291,9 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
 
     Polls the TCP port a few times a second and logs in only once it
     answers (at most once a second); after the deadline makes one last
-    attempt with the configured tries, then raises
-    :class:`LagoSSHTimeoutError`.
+    attempt, then raises :class:`LagoSSHTimeoutError`. (The original's last
+    attempt used every configured try, ``ssh_tries`` x ``ssh_timeout``, which
+    turned a short ``boot_time_sec`` into minutes.)
     ``alive``, when given, is asked before each attempt: a machine that
     stopped running will never answer, so waiting ends with an error.
     """
@@ -322,6 +323,7 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
         host_name=host_name,
         show_output=False,
         propagate_fail=False,
+        tries=1,
         ssh_key=ssh_key,
         username=username,
         password=password,

@@ -283,6 +283,24 @@ def test_wait_for_ssh_times_out(lago_config: Any) -> None:
     assert 2.9 < elapsed < 5
 
 
+def test_wait_for_ssh_ends_with_one_attempt_not_every_try(
+    lago_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the deadline is the user's timeout: the last attempt must not add
+    # ssh_tries x ssh_timeout to it
+    lago_config("ssh_tries", 100)
+    last: list[Any] = []
+
+    def record(*args: Any, **kwargs: Any) -> CommandStatus:
+        last.append(kwargs.get("tries"))
+        return CommandStatus(255, b"", b"")
+
+    monkeypatch.setattr(ssh, "ssh", record)
+    with pytest.raises(ssh.LagoSSHTimeoutError):
+        ssh.wait_for_ssh(LOCAL, host_name="vm0", connect_timeout=0.5, port=free_port())
+    assert last == [1]
+
+
 def test_wait_for_ssh_on_a_ready_host(server: SSHServer) -> None:
     start = time.monotonic()
     assert ssh.wait_for_ssh(LOCAL, connect_timeout=5, port=server.port) is None
