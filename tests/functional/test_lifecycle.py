@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -235,11 +236,19 @@ def test_shutdown_and_reboot(lago: LagoRunner, reboot: bool) -> None:
     if reboot:
         boot_id = lago("shell", "vm01", "cat", "/proc/sys/kernel/random/boot_id").stdout
         lago("shutdown", "--reboot")
-        lago("shell", "vm01", "true", timeout=900)
-        assert (
-            lago("shell", "vm01", "cat", "/proc/sys/kernel/random/boot_id").stdout
-            != boot_id
-        )
+        # the reboot is asked of the guest and `shutdown -r` returns at once,
+        # as the original's did: the old system may still answer for a while
+        deadline = time.monotonic() + 600
+        while True:
+            now = lago(
+                "shell", "vm01", "cat", "/proc/sys/kernel/random/boot_id",
+                check=False, timeout=900,
+            )  # fmt: skip
+            if now.returncode == 0 and now.stdout != boot_id:
+                break
+            assert time.monotonic() < deadline, "the VM did not reboot"
+            time.sleep(1)
+        assert _status(lago)["VMs"]["vm01"]["status"] == "running"
     else:
         lago("shutdown", timeout=400)
         status = _status(lago)
