@@ -83,6 +83,16 @@ def _optional_ipv4(value: Any, path: str) -> str | None:
     return None if value is None else as_ipv4(value, path)
 
 
+def _ready(value: Any, path: str) -> str | list[str]:
+    """A shell command run over SSH once the VM answers, or a list of them."""
+    expected = "a command (string) or a list of commands"
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, str) or not isinstance(value, list) or not value:
+        raise fail(path, expected, value)
+    return as_str_list(value, path, expected, "a command (string)")
+
+
 def _main_dns(value: Any, path: str) -> Any:
     if not isinstance(value, bool | str):
         raise fail(path, "true, false or a string", value)
@@ -113,6 +123,7 @@ DOMAIN_VALUES: dict[str, Checker] = {
     "root-password": _text,
     "distro": string("a distribution name (string), e.g. el7"),
     "boot_time_sec": positive("a positive integer (seconds)"),
+    "ready": _ready,
     "service_provider": string("a service provider name, e.g. systemd"),
     "service_class": string("a service class name (string)"),
     "guest-agent": string("a guest agent service name (string)"),

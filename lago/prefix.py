@@ -209,8 +209,17 @@ class Prefix:
 
     # -- lifecycle (exposed to the SDK) ---------------------------------
     @expose
-    def start(self, vm_names: list[str] | None = None) -> None:
+    def start(
+        self,
+        vm_names: list[str] | None = None,
+        wait_for_ssh: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Start the VMs; with ``wait_for_ssh`` also wait until they are ready
+        (``timeout`` s at most, default the configured ``[start] timeout``)."""
         self.virt_env.start(vm_names=vm_names)
+        if wait_for_ssh:
+            self.wait_for_ssh(vm_names, timeout=timeout)
 
     @expose
     def stop(self, vm_names: list[str] | None = None) -> None:
@@ -255,8 +264,10 @@ class Prefix:
             out_format, collect_only, with_threads,
         )  # fmt: skip
 
-    def wait_for_ssh(self, vm_names: list[str] | None = None) -> None:
-        self.virt_env.wait_for_ssh(vm_names)
+    def wait_for_ssh(
+        self, vm_names: list[str] | None = None, timeout: float | None = None
+    ) -> None:
+        self.virt_env.wait_for_ssh(vm_names, timeout=timeout)
 
     @expose
     def create_snapshots(self, name: str) -> None:

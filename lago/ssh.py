@@ -59,6 +59,8 @@ __all__ = [
     "get_ssh_client",
     "interactive_ssh",
     "interactive_ssh_channel",
+    "probe_login",
+    "probe_port",
     "ssh",
     "ssh_script",
     "wait_for_ssh",
@@ -275,6 +277,27 @@ def _answers(target: Target, patience: float) -> bool:
         LOGGER.debug("%s not ready yet: %s", target.host, err)
         return False
     return status.code == 0
+
+
+def probe_port(ip_addr: str, port: int = 22) -> bool:
+    """Whether a TCP connect to ``ip_addr:port`` succeeds now (no key work)."""
+    return _port_answers(Target(ip_addr, None, port, "root", None, None))
+
+
+def probe_login(
+    ip_addr: str,
+    host_name: str | None = None,
+    patience: float = _BOOTING_PATIENCE,
+    *,
+    ssh_key: PathLike | None = None,
+    username: str = "root",
+    password: str | None = "123456",
+    port: int = 22,
+) -> bool:
+    """Whether ``true`` runs over one login, waiting up to ``patience`` s for a
+    slow sshd to greet; the login is kept for the caller's next command."""
+    target = Target(ip_addr, host_name, port, username, password, ssh_key)
+    return _answers(target, max(0.0, min(_BOOTING_PATIENCE, patience)))
 
 
 def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature

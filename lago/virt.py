@@ -168,14 +168,14 @@ class VirtEnv:
 
         invoke_in_parallel(start_one, pending)
 
-    def wait_for_ssh(self, vm_names: Iterable[str] | None = None) -> None:
-        vms = list(self.get_vms(vm_names).values())
+    def wait_for_ssh(
+        self, vm_names: Iterable[str] | None = None, timeout: float | None = None
+    ) -> None:
+        """Wait until each VM is ready (SSH login, then its ``ready`` commands);
+        raises :class:`~lago.readiness.VMNotReadyError` after logging why."""
+        from lago.readiness_probe import wait_until_ready
 
-        def wait_one(vm: Any) -> None:
-            with LogTask(f"Wait for ssh on {vm.name()}"):
-                vm.wait_for_ssh()
-
-        invoke_in_parallel(wait_one, vms)
+        wait_until_ready(self.get_vms(vm_names).values(), timeout=timeout)
 
     def _get_stop_shutdown_common_args(
         self, vm_names: Iterable[str] | None

@@ -453,11 +453,13 @@ class VMPlugin(Plugin):
             return False
         return result.code == 0
 
-    def wait_for_ssh(self) -> None:
-        ssh_mod.wait_for_ssh(
-            self._require_ip(), host_name=self.name(),
-            connect_timeout=self.boot_time_sec(), alive=self.defined, **self._ssh_auth(),
-        )  # fmt: skip
+    def wait_for_ssh(self, timeout: float | None = None) -> None:
+        """Wait until SSH login works (not the ``ready`` commands), showing each
+        step; a diagnosis and :class:`~lago.readiness.VMNotReadyError` if not."""
+        from lago.readiness_probe import wait_until_ready
+
+        self._require_ip()
+        wait_until_ready([self], timeout=timeout, run_ready=False)
 
     def interactive_ssh(self, command: Sequence[str] | None = None) -> CommandStatus:
         return ssh_mod.interactive_ssh(

@@ -25,6 +25,12 @@ LOGGER = logging.getLogger(__name__)
     help="Return only once every started VM answers SSH",
 )  # fmt: skip
 @cli_plugin_add_argument(
+    "--timeout", type=float, metavar="SECONDS",
+    help="With --wait-for-ssh: the longest any VM is waited for (a VM's "
+    "boot_time_sec may only shorten its own wait; default: each VM's "
+    "boot_time_sec, 600 s when unset)",
+)  # fmt: skip
+@cli_plugin_add_argument(
     "--collect-on-failure",
     metavar="DIR",
     help="When the start fails, gather the prefix's logs, each VM's serial "
@@ -36,12 +42,17 @@ def do_start(
     vm_names: list[str] | None = None,
     wait_for_ssh: bool = False,
     collect_on_failure: str | None = None,
+    timeout: float | None = None,
     **kwargs: Any,
 ) -> None:
+    if timeout is not None and timeout <= 0:
+        raise LagoUserException(
+            f"Invalid --timeout {timeout:g}: give a positive number of seconds"
+        )
     try:
         prefix.start(vm_names=vm_names or None)
         if wait_for_ssh:
-            prefix.wait_for_ssh(vm_names or None)
+            prefix.wait_for_ssh(vm_names or None, timeout=timeout)
     except Exception:
         if collect_on_failure:
             from lago.failure_report import collect_on_failure as gather

@@ -20,6 +20,7 @@ from lago.naming import ipv4_to_mac
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
+from lago.providers.libvirt import leases as lvleases
 from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt import vm_compat
@@ -84,6 +85,25 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
 
     def serial_log_path(self) -> str:
         return self._env.prefix.paths.prefixed("logs", f"{self.vm.name()}.serial.log")
+
+    def _mgmt_mac(self) -> str | None:
+        ip = self.vm.ip()
+        return ipv4_to_mac(ip) if ip else None
+
+    def dhcp_lease(self) -> str | None:
+        """The IPv4 address leased to the management NIC, or None (readiness)."""
+        dom = self._get_domain()
+        if dom is None:
+            return None
+        ips = lvleases.leased_ips(dom, self._mgmt_mac())
+        return ips[0] if ips else None
+
+    def missing_lease_reason(self) -> str:
+        """Why the management NIC may have no lease (readiness diagnosis)."""
+        net = self._env.get_net(self.vm.mgmt_name)
+        return lvleases.missing_lease_reason(
+            self.libvirt_con, net.libvirt_name(), self._mgmt_mac(), self.vm.ip()
+        )
 
     def _libvirt_xml(self) -> str:
         spec = copy.deepcopy(self.vm.spec)

@@ -1,0 +1,143 @@
+"""`start --wait-for-ssh`: progress per VM, one timeout, a diagnosis on failure."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import libvirt
+
+from .conftest import LIBVIRT_URL, LagoRunner, write_init_file
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+NO_LEASE = """\
+domains:
+  vm-nolease:
+    memory: 256
+    vcpu: 1
+    nics: [{net: lago}]
+    disks:
+      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
+nets:
+  lago: {}
+"""
+
+READY = """\
+domains:
+  vm-good:
+    memory: 256
+    vcpu: 1
+    ready: test -d /etc
+    nics: [{net: lago}]
+    disks:
+      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
+  vm-bad:
+    memory: 256
+    vcpu: 1
+    ready: ["true", "test -e /nonexistent"]
+    nics: [{net: lago}]
+    disks:
+      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
+nets:
+  lago: {}
+"""
+
+
+def _text(proc: object) -> str:
+    return ANSI.sub("", f"{proc.stdout}\n{proc.stderr}")  # type: ignore[attr-defined]
+
+
+def _init(lago: LagoRunner, text: str) -> Path:
+    write_init_file(lago.cwd, text)
+    lago("init")
+    return lago.cwd / ".lago"
+
+
+def _domain_state(workdir: Path, vm: str) -> int:
+    uuid = (workdir / "default" / "uuid").read_text().strip()
+    conn = libvirt.open(LIBVIRT_URL)
+    try:
+        return conn.lookupByName(f"{uuid[:8]}-{vm}").state()[0]
+    finally:
+        conn.close()
+
+
+def _disable_dhcp(workdir: Path, net: str) -> None:
+    """Take the DHCP server off a saved network: its VMs' reservations are gone."""
+    path = workdir / "default" / "virt" / f"net-{net}"
+    spec = json.loads(path.read_text())
+    spec["dhcp"] = None
+    path.write_text(json.dumps(spec))
+
+
+def test_a_vm_without_a_lease_fails_with_a_diagnosis(lago: LagoRunner) -> None:
+    workdir = _init(lago, NO_LEASE)
+    _disable_dhcp(workdir, "lago")
+    collected = lago.cwd / "evidence"
+    # the process bound is the test's only clock: 30 s of waiting plus the start
+    proc = lago(
+        "--log-format", "json", "start", "--wait-for-ssh", "--timeout", "30",
+        "--collect-on-failure", str(collected),
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0, proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
+    assert events[-1]["event"] == "error"
+    assert events[-1]["message"] == "VMs not ready: vm-nolease (no DHCP lease)"
+    steps = [e["message"] for e in events if e.get("logger") == "lago.readiness"]
+    assert steps == ["vm-nolease: domain running"], steps
+    [diagnosis] = [
+        e["message"] for e in events if e.get("level") == "ERROR" and "is not ready" in e["message"]
+    ]  # fmt: skip
+    lines = [line.strip() for line in diagnosis.splitlines()]
+    assert lines[0] == "VM vm-nolease is not ready: timed out after 30 s"
+    assert "step reached: domain running" in lines
+    assert "domain state: running" in lines
+    [lease] = [line for line in lines if line.startswith("DHCP lease:")]
+    assert lease.startswith("DHCP lease: no DHCP lease for 192.168."), lease
+    assert "has no DHCP server (dhcp disabled)" in lease
+    assert any(line.startswith("likely cause: no DHCP lease") for line in lines)
+    # the console tail: the tiny guest says it came up without an address
+    assert any(re.match(r"serial console, last \d+ lines", line) for line in lines)
+    assert "addresses=none" in diagnosis
+    # left running for inspection, and the evidence gathered
+    assert _domain_state(workdir, "vm-nolease") == libvirt.VIR_DOMAIN_RUNNING
+    assert (collected / "logs" / "vm-nolease.serial.log").is_file()
+
+
+def test_ready_commands_decide_readiness(lago: LagoRunner) -> None:
+    workdir = _init(lago, READY)
+    proc = lago("start", "--wait-for-ssh", "--timeout", "400", check=False, timeout=600)
+    out = _text(proc)
+    assert proc.returncode != 0, out
+    last = ANSI.sub("", [ln for ln in proc.stderr.splitlines() if ln.strip()][-1])
+    assert "VMs not ready: vm-bad (ready command 'test -e /nonexistent' failed)" in last
+    assert "vm-good" not in last
+    assert "ready command: 'test -e /nonexistent' exited 1" in out
+    assert "likely cause: the guest is reachable but its ready command" in out
+    # the passing VM walked every step, each shown once
+    for step in ("domain running", "DHCP lease seen 192.168.", "port 22 open",
+                 "SSH login", "ready (ready commands passed)"):  # fmt: skip
+        assert len(re.findall(f"vm-good: {re.escape(step)}", out)) == 1, (step, out)
+    assert "vm-bad: SSH login" in out
+    assert "vm-bad: ready" not in out
+    assert _domain_state(workdir, "vm-bad") == libvirt.VIR_DOMAIN_RUNNING
+
+    # a VM whose ready command passes starts fine, with its progress shown
+    proc = lago("start", "--wait-for-ssh", "vm-good", timeout=300)
+    out = _text(proc)
+    assert "vm-good: SSH login" in out
+    assert "vm-good: ready (ready commands passed)" in out
+
+
+def test_a_ready_command_of_the_wrong_type_is_refused(lago: LagoRunner) -> None:
+    write_init_file(lago.cwd, READY.replace("ready: test -d /etc", "ready: 5"))
+    proc = lago("init", check=False)
+    lines = [ln for ln in ANSI.sub("", proc.stderr).splitlines() if ln.strip()]
+    assert proc.returncode != 0
+    assert len(lines) == 1, lines
+    assert "domains.vm-good.ready" in lines[0]
+    assert "expected a command (string) or a list of commands, got 5" in lines[0]
+    assert sorted(p.name for p in lago.cwd.iterdir()) == ["LagoInitFile"]
