@@ -109,27 +109,35 @@ def test_a_vm_without_a_lease_fails_with_a_diagnosis(lago: LagoRunner) -> None:
 
 def test_ready_commands_decide_readiness(lago: LagoRunner) -> None:
     workdir = _init(lago, READY)
-    proc = lago("start", "--wait-for-ssh", "--timeout", "400", check=False, timeout=600)
+    # a VM whose ready command passes starts fine, each step shown once
+    proc = lago("start", "--wait-for-ssh", "--timeout", "500", "vm-good", timeout=600)
     out = _text(proc)
-    assert proc.returncode != 0, out
-    last = ANSI.sub("", [ln for ln in proc.stderr.splitlines() if ln.strip()][-1])
-    assert "VMs not ready: vm-bad (ready command 'test -e /nonexistent' failed)" in last
-    assert "vm-good" not in last
-    assert "ready command: 'test -e /nonexistent' exited 1" in out
-    assert "likely cause: the guest is reachable but its ready command" in out
-    # the passing VM walked every step, each shown once
     for step in ("domain running", "DHCP lease seen 192.168.", "port 22 open",
                  "SSH login", "ready (ready commands passed)"):  # fmt: skip
         assert len(re.findall(f"vm-good: {re.escape(step)}", out)) == 1, (step, out)
-    assert "vm-bad: SSH login" in out
+
+    # shell's wait (through SSH login, not the ready commands) brings vm-bad up
+    lago("start", "vm-bad")
+    lago("shell", "vm-bad", "true", timeout=600)
+    # its ready command fails until the timeout; vm-good passes again
+    proc = lago("start", "--wait-for-ssh", "--timeout", "20", check=False, timeout=120)
+    out = _text(proc)
+    assert proc.returncode != 0, out
+    last = ANSI.sub("", [ln for ln in proc.stderr.splitlines() if ln.strip()][-1])
+    assert last == "VMs not ready: vm-bad (ready command 'test -e /nonexistent' failed)"
+    assert "VM vm-bad is not ready: timed out after 20 s" in out
+    assert "ready command: 'test -e /nonexistent' exited 1" in out
+    assert "likely cause: the guest is reachable but its ready command" in out
+    assert "vm-good: ready (ready commands passed)" in out
     assert "vm-bad: ready" not in out
+    assert "VM vm-good is not ready" not in out
     assert _domain_state(workdir, "vm-bad") == libvirt.VIR_DOMAIN_RUNNING
 
-    # a VM whose ready command passes starts fine, with its progress shown
-    proc = lago("start", "--wait-for-ssh", "vm-good", timeout=300)
-    out = _text(proc)
-    assert "vm-good: SSH login" in out
-    assert "vm-good: ready (ready commands passed)" in out
+    # a timeout that is no number of seconds: one line, nothing done
+    proc = lago("start", "--wait-for-ssh", "--timeout", "-5", "vm-good", check=False)
+    lines = [ln for ln in ANSI.sub("", proc.stderr).splitlines() if ln.strip()]
+    assert proc.returncode != 0
+    assert lines == ["Invalid --timeout -5: give a positive number of seconds"]
 
 
 def test_a_ready_command_of_the_wrong_type_is_refused(lago: LagoRunner) -> None:

@@ -948,6 +948,22 @@ BAD: list[tuple[str, Mutation, str]] = [
         "nets.lago.dhcp: start 200 is greater than end 100",
     ),
     (
+        "ready-number",
+        lambda d: d["domains"]["vm01"].update(ready=5),
+        "domains.vm01.ready: expected a command (string) or a list of commands, got 5",
+    ),
+    (
+        "ready-empty",
+        lambda d: d["domains"]["vm01"].update(ready=" "),
+        "domains.vm01.ready: expected a command (string) or a list of commands, "
+        "got ' '",
+    ),
+    (
+        "ready-list-item",
+        lambda d: d["domains"]["vm01"].update(ready=["true", 7]),
+        "domains.vm01.ready[1]: expected a command (string), got 7",
+    ),
+    (
         "dhcp-unknown-key",
         lambda d: d["nets"]["lago"].update(dhcp={"start": 2, "end": 9, "stop": 9}),
         "nets.lago.dhcp: unknown key 'stop' (known keys: end, start)",
