@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lago._ssh_connect import LagoSSHTimeoutError
+from lago.log_utils import log_always
 from lago.process import CommandStatus
 
 LOGGER = logging.getLogger(__name__)
@@ -163,7 +164,8 @@ class _Walk:
             return
         self.status.reached = step
         words = STEP_WORDS[step] + (f" {detail}" if detail else "")
-        LOGGER.info("%s: %s", self.probe.name, words)
+        # shown at once, not buffered with the task's other records
+        LOGGER.info(log_always(f"{self.probe.name}: {words}"))
 
     def ask_hypervisor(self) -> None:
         """Domain state and lease, at most once a second."""

@@ -105,7 +105,7 @@ def test_a_booting_vm_walks_every_step_once_in_order(
         status = _wait(probe, clock)
     assert status.ok and status.reached == Step.READY
     assert status.lease == "192.168.200.3"
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage().removeprefix("force-show:") for r in caplog.records] == [
         "vm0: domain running",
         "vm0: DHCP lease seen 192.168.200.3",
         "vm0: port 22 open",
@@ -372,7 +372,7 @@ def test_wait_until_ready_names_every_vm_not_ready(
         "VMs not ready: bad (ready command 'test -e /nonexistent' failed)"
     )
     assert isinstance(err.value, LagoSSHTimeoutError)  # what old callers catch
-    messages = [r.getMessage() for r in caplog.records]
+    messages = [r.getMessage().removeprefix("force-show:") for r in caplog.records]
     assert "good: SSH login" in messages
     [explained] = [m for m in messages if m.startswith("VM bad is not ready")]
     assert "ready command: 'test -e /nonexistent' exited 3" in explained
