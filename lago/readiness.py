@@ -31,6 +31,9 @@ ASK_SPACING = 1.0  # seconds between two questions to the hypervisor
 PORT_SPACING = 0.2  # a closed port is probed this often (a TCP connect)
 LOGIN_SPACING = 1.0  # between two failed logins
 READY_SPACING = 2.0  # between two failed ready commands
+# a wait without ready commands (shell, copies) shows its steps only once it
+# has lasted this long: a VM that answers at once needs no progress report
+QUIET_SPAN = 1.0
 OUTPUT_TAIL = 10  # lines of a failed ready command kept for the diagnosis
 # states in which a domain will never answer without being started again
 _STOPPED_STATES = frozenset({"down", "shut off", "shutdown", "crashed"})
@@ -157,15 +160,27 @@ class _Walk:
         self.goal = Step.READY if run_ready and probe.ready_commands else Step.LOGIN
         self.clock = clock
         self.sleep = sleep
-        self.deadline = clock() + timeout
+        self.began = clock()
+        self.deadline = self.began + timeout
+        # a VM that answers at once stays quiet unless its steps are the point
+        self.quiet_for = 0.0 if run_ready else QUIET_SPAN
+        self.unshown: list[str] = []
 
     def reach(self, step: Step, detail: str = "") -> None:
         if step <= self.status.reached:
             return
         self.status.reached = step
         words = STEP_WORDS[step] + (f" {detail}" if detail else "")
-        # shown at once, not buffered with the task's other records
-        LOGGER.info(log_always(f"{self.probe.name}: {words}"))
+        self.unshown.append(f"{self.probe.name}: {words}")
+        self.show()
+
+    def show(self, final: bool = False) -> None:
+        if self.clock() - self.began < self.quiet_for and not final:
+            return
+        for line in self.unshown:
+            # shown at once, not buffered with the task's other records
+            LOGGER.info(log_always(line))
+        self.unshown.clear()
 
     def ask_hypervisor(self) -> None:
         """Domain state and lease, at most once a second."""
@@ -216,6 +231,15 @@ class _Walk:
         return 0.0
 
     def walk(self) -> VMReadiness:
+        status = self._walk()
+        if status.ok:
+            for line in self.unshown:
+                LOGGER.debug("%s", line)
+        else:
+            self.show(final=True)
+        return status
+
+    def _walk(self) -> VMReadiness:
         asked = float("-inf")
         while True:
             began = self.clock()
@@ -224,6 +248,7 @@ class _Walk:
                 self.ask_hypervisor()
                 if self.status.stopped:
                     return self.status
+            self.show()
             if self.status.reached >= Step.RUNNING:
                 pause = self.step_guest()
                 if self.status.reached >= self.goal:
@@ -246,7 +271,8 @@ def wait_one(
     """Walk ``probe`` through the steps for up to ``timeout`` s.
 
     Without ``run_ready`` (or ready commands) SSH login is the last step and
-    counts as ready. Never raises for a VM that is not ready: the returned
+    counts as ready, and the steps are shown only if the wait lasts over
+    :data:`QUIET_SPAN`. Never raises for a VM that is not ready: the returned
     record tells how far it got.
     """
     return _Walk(probe, timeout, run_ready, clock, sleep).walk()

@@ -118,6 +118,8 @@ def wait_until_ready(
 
     def one(vm: Any) -> readiness.VMReadiness:
         seconds = vm_timeout(vm.spec.get("boot_time_sec"), limit)
+        if not run_ready:  # shell and copies: no task of their own, as before
+            return readiness.wait_one(VMProbe(vm), seconds, run_ready=False)
         try:
             with LogTask(f"Wait for ssh on {vm.name()}"):
                 status = readiness.wait_one(VMProbe(vm), seconds, run_ready=run_ready)

@@ -386,3 +386,43 @@ def test_vm_probe_without_lease_support(clock: Clock) -> None:
     assert probe.lease() is None
     assert probe.ready_commands == []
     assert probe.run("true").code == 0
+
+
+def test_a_quick_wait_without_ready_commands_stays_quiet(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    quick = FakeProbe(clock, lease_at=0, port_at=0, login_at=0)
+    with caplog.at_level(logging.INFO, logger="lago.readiness"):
+        assert _wait(quick, clock, run_ready=False).ok
+    assert caplog.records == []  # a shell on a VM that is up: no progress report
+    slow = FakeProbe(clock, port_at=4, login_at=4)
+    with caplog.at_level(logging.INFO, logger="lago.readiness"):
+        assert _wait(slow, clock, run_ready=False).ok
+    shown = [r.getMessage().removeprefix("force-show:") for r in caplog.records]
+    assert shown == [
+        "vm0: domain running",
+        "vm0: DHCP lease seen 192.168.200.3",
+        "vm0: port 22 open",
+        "vm0: SSH login",
+    ]
+
+
+def test_prefix_start_can_wait_with_a_timeout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lago.prefix import Prefix
+
+    calls: list[Any] = []
+
+    class Env:
+        def start(self, vm_names: Any = None) -> None:
+            calls.append(("start", vm_names))
+
+        def wait_for_ssh(self, vm_names: Any = None, timeout: Any = None) -> None:
+            calls.append(("wait", vm_names, timeout))
+
+    monkeypatch.setattr(Prefix, "virt_env", property(lambda self: Env()))
+    prefix = Prefix(str(tmp_path))
+    prefix.start(["vm0"])
+    prefix.start(["vm0"], wait_for_ssh=True, timeout=30)
+    assert calls == [("start", ["vm0"]), ("start", ["vm0"]), ("wait", ["vm0"], 30)]
