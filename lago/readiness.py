@@ -165,6 +165,7 @@ class _Walk:
         # a VM that answers at once stays quiet unless its steps are the point
         self.quiet_for = 0.0 if run_ready else QUIET_SPAN
         self.unshown: list[str] = []
+        self.attempt_took = 0.0  # how long the last failed ready attempt ran
 
     def reach(self, step: Step, detail: str = "") -> None:
         if step <= self.status.reached:
@@ -218,12 +219,21 @@ class _Walk:
         return 0.0
 
     def run_ready(self) -> float:
+        last = self.status.ready_failure
+        if last is not None and self.left() < self.attempt_took:
+            # a retry that cannot end before the deadline would only leave a
+            # command running; the last failure stands
+            return self.left()
+        began = self.clock()
         for command in self.probe.ready_commands:
             result = _run_bounded(self.probe, command, self.left())
+            if result is None and last is not None and last.command == command:
+                return 0.0  # cut short by the deadline: the last failure stands
             if result is None or result.code != 0:
                 code = None if result is None else result.code
                 output = [] if result is None else tail(result.out + result.err)
                 self.status.ready_failure = CommandResult(command, code, output)
+                self.attempt_took = self.clock() - began
                 LOGGER.debug("%s: ready command %r: %s", self.probe.name, command, code)
                 return READY_SPACING
         self.status.ready_failure = None

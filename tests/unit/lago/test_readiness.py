@@ -426,3 +426,20 @@ def test_prefix_start_can_wait_with_a_timeout(
     prefix.start(["vm0"])
     prefix.start(["vm0"], wait_for_ssh=True, timeout=30)
     assert calls == [("start", ["vm0"]), ("start", ["vm0"]), ("wait", ["vm0"], 30)]
+
+
+def test_no_ready_retry_is_started_that_cannot_end_before_the_deadline(
+    clock: Clock,
+) -> None:
+    class Slow(FakeProbe):
+        def run(self, command: str) -> CommandStatus:
+            self.clock.now += 3  # a login and the command take 3 s each time
+            return super().run(command)
+
+    probe = Slow(clock, lease_at=0, port_at=0, login_at=0, ready_commands=["check"],
+                 ready_passes_at=None)  # fmt: skip
+    status = _wait(probe, clock, timeout=8)
+    assert probe.calls.count("run check") == 2  # at 0 s and 3 s; not at 6 s
+    assert status.ready_failure is not None
+    assert status.ready_failure.code == 3  # the last real failure, not "still running"
+    assert clock.now == pytest.approx(8)
