@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import libvirt
@@ -72,6 +75,15 @@ def _disable_dhcp(workdir: Path, net: str) -> None:
     path.write_text(json.dumps(spec))
 
 
+def _destroy_domain(workdir: Path, vm: str) -> None:
+    uuid = (workdir / "default" / "uuid").read_text().strip()
+    conn = libvirt.open(LIBVIRT_URL)
+    try:
+        conn.lookupByName(f"{uuid[:8]}-{vm}").destroy()
+    finally:
+        conn.close()
+
+
 def test_a_vm_without_a_lease_fails_with_a_diagnosis(lago: LagoRunner) -> None:
     workdir = _init(lago, NO_LEASE)
     _disable_dhcp(workdir, "lago")
@@ -132,6 +144,27 @@ def test_ready_commands_decide_readiness(lago: LagoRunner) -> None:
     assert "vm-bad: ready" not in out
     assert "VM vm-good is not ready" not in out
     assert _domain_state(workdir, "vm-bad") == libvirt.VIR_DOMAIN_RUNNING
+
+    # a domain that stops while it is waited for ends the wait at once
+    log = lago.cwd / "wait.log"
+    with log.open("w") as err:
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "lago.cmd", "start", "--wait-for-ssh", "--timeout",
+             "900", "vm-bad"], cwd=lago.cwd, env=lago.env, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            for _ in range(600):  # until the wait has begun (not a timing bound)
+                if "vm-bad: domain running" in log.read_text():
+                    break
+                time.sleep(0.2)
+            _destroy_domain(workdir, "vm-bad")
+            assert waiting.wait(timeout=300) != 0
+        finally:
+            waiting.kill()
+    out = ANSI.sub("", log.read_text())
+    assert "VM vm-bad is not ready: its domain stopped (down)" in out
+    assert "likely cause: the domain stopped while waiting" in out
+    assert out.strip().splitlines()[-1] == "VMs not ready: vm-bad (domain down)"
 
     # a timeout that is no number of seconds: one line, nothing done
     proc = lago("start", "--wait-for-ssh", "--timeout", "-5", "vm-good", check=False)
