@@ -116,6 +116,8 @@ class VMReadiness:
             return f"domain {self.state}"
         if self.ready_failure is not None:
             return f"ready command {self.ready_failure.command!r} failed"
+        if self.reached == Step.STARTED:
+            return f"domain not running ({self.state})"
         if self.tracks_leases and self.reached < Step.PORT and self.lease is None:
             return "no DHCP lease"
         return f"stuck after {STEP_WORDS[self.reached]}"

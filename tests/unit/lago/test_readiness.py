@@ -165,6 +165,7 @@ def test_a_domain_that_stops_ends_the_wait_at_once(clock: Clock) -> None:
 def test_a_domain_that_never_runs(clock: Clock) -> None:
     status = _wait(FakeProbe(clock, running_at=None), clock, timeout=5)
     assert status.reached == Step.STARTED
+    assert status.reason() == "domain not running (paused)"
     assert "never ran" in likely_cause(status)
 
 
