@@ -17,6 +17,10 @@ from lago.paths import Paths
 
 LOGGER = logging.getLogger(__name__)
 
+#: A VM's own images: libvirt's dynamic ownership hands each to the qemu user
+#: while its VM runs and gives it back after, so nobody else needs access.
+IMAGE_MODE = 0o600
+
 #: (template name, version or None) -> (store entry path, stored metadata)
 TemplateResolver = Callable[[str, "str | None"], "tuple[str, dict[str, Any]]"]
 
@@ -41,7 +45,7 @@ def _qemu_img_create(path: str, fmt: str, **kwargs: Any) -> None:
             f"Failed to create image, qemu-img returned {result.code}:\n"
             f"out:{result.out}\nerr:{result.err}"
         )
-    os.chmod(path, 0o666)
+    os.chmod(path, IMAGE_MODE)
 
 
 def _image_file(ctx: DiskContext, disk: dict[str, Any]) -> tuple[str, str]:

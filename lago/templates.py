@@ -292,6 +292,7 @@ def fetch_template(
     if temp_ver not in store:
         LOGGER.info(log_always(f"Template {temp_ver.name} not in cache, downloading"))
         store.download(temp_ver)
+    store.verify(temp_ver)
     return store.get_path(temp_ver), store.get_stored_metadata(temp_ver)
 
 

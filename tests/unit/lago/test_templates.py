@@ -168,6 +168,7 @@ def qemu_format(path: str) -> str:
 def assert_stored(store: Path, name: str, image: Path, raw: Path) -> None:
     assert store_files(store) == [
         name,
+        f"{name}.check",
         f"{name}.hash",
         f"{name}.lock",
         f"{name}.metadata",
@@ -263,7 +264,8 @@ def test_store_without_metadata_and_accessors(tmp_path: Path, raw_image: Path) -
     assert temp_ver in store
     assert store.get_stored_hash(temp_ver) == sha1(raw_image)
     assert store_files(tmp_path / "a" / "store") == [
-        "myrepo:el7:v1", "myrepo:el7:v1.hash", "myrepo:el7:v1.lock",
+        "myrepo:el7:v1", "myrepo:el7:v1.check", "myrepo:el7:v1.hash",
+        "myrepo:el7:v1.lock",
     ]  # fmt: skip
     with pytest.raises(TemplateError) as err:
         store.get_stored_metadata(temp_ver)
