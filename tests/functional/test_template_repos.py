@@ -120,3 +120,22 @@ def test_a_failed_init_puts_an_overwritten_file_back(lago: LagoRunner) -> None:
     assert sorted(p.name for p in lago.cwd.iterdir()) == [
         "LagoInitFile", "precious.img", "source.img",
     ]  # fmt: skip
+
+
+def test_a_truncated_store_image_is_refused(lago: LagoRunner) -> None:
+    store = _private_store(lago)
+    _init_file(lago.cwd)
+    lago("init")
+    lago("destroy", "-y")
+    (entry,) = [p for p in store.iterdir() if "." not in p.name]
+    size = entry.stat().st_size
+    with open(entry, "r+b") as stream:
+        stream.truncate(1 << 20)
+    proc = lago("init", check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    *_, line, hint = _lines(proc.stderr)
+    assert line.startswith(f"Template {entry.name} in the store is damaged: {entry} ")
+    assert f"it was stored with {size} bytes" in line
+    assert hint.startswith(f"remove {entry} and its .check, .hash and .metadata")
+    assert not (lago.cwd / ".lago").exists()
