@@ -137,6 +137,7 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         result = qemu_img.cp(path, copy, fail_on_error=False)
         if result.code:
             raise DiskError(f"Failed to copy {path} to {copy}: {result.err.strip()}")
+        os.chmod(copy, IMAGE_MODE)
         return {**disk, "path": copy, **metadata}
     return {**disk, "path": path, **metadata}
 

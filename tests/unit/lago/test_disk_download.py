@@ -132,3 +132,16 @@ def test_a_failed_download_leaves_nothing(tmp_path: Path) -> None:
     ):
         disks.create_disk(_ctx(tmp_path, rollback, []), missing)
     assert not list(tmp_path.glob("fresh.img*"))
+
+
+def test_a_copied_file_disk_is_private_to_its_owner(tmp_path: Path) -> None:
+    image = tmp_path / "shared.raw"
+    image.write_bytes(b"\0" * 4096)
+    image.chmod(0o666)
+    disk = {"type": "file", "name": "d", "dev": "vdb", "format": "raw"}
+    with RollbackContext() as rollback:
+        made = disks.create_disk(
+            _ctx(tmp_path, rollback, []),
+            {**disk, "path": str(image), "make_a_copy": True},
+        )
+    assert stat.S_IMODE(Path(made["path"]).stat().st_mode) == 0o600
