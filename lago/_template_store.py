@@ -2,10 +2,10 @@
 
 Each template version ``<repo>:<template>:<version>`` is a raw image of that
 name, with ``.hash`` (sha1 hex of the downloaded image, no newline),
-``.metadata`` (JSON), ``.check`` (size, mtime and sha1 of the stored
-image, see :mod:`lago._store_check`), ``.lock`` (flock taken while downloading) and ``.tmp``
+``.metadata`` (JSON), ``.lock`` (flock taken while downloading) and ``.tmp``
 (the download in progress) beside it: the original's layout, so either
-implementation can use a store the other filled. Public names are re-exported
+implementation can use a store the other filled. Lago adds ``.check`` (size,
+mtime and sha1 of the stored image, see :mod:`lago._store_check`). Public names are re-exported
 by :mod:`lago.templates`.
 """
 
