@@ -70,7 +70,8 @@ def urlopen(url: str) -> http.client.HTTPResponse:
         raise TemplateDownloadError(url, reason, code=err.code) from err
     except (OSError, ValueError, http.client.HTTPException) as err:
         raise TemplateDownloadError(url, _reason(err)) from err
-    if response.status >= 300:
+    # a file:// response has no status
+    if response.status is not None and response.status >= 300:
         response.close()
         reason = f"HTTP {response.status} {response.reason}"
         raise TemplateDownloadError(url, reason, code=response.status)

@@ -4,7 +4,8 @@ Each template version ``<repo>:<template>:<version>`` is a raw image of that
 name, with ``.hash`` (sha1 hex of the downloaded image, no newline),
 ``.metadata`` (JSON), ``.lock`` (flock taken while downloading) and ``.tmp``
 (the download in progress) beside it: the original's layout, so either
-implementation can use a store the other filled. Public names are re-exported
+implementation can use a store the other filled. Lago adds ``.check`` (size,
+mtime and sha1 of the stored image, see :mod:`lago._store_check`). Public names are re-exported
 by :mod:`lago.templates`.
 """
 
@@ -17,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lago import qemu_img
+from lago import _store_check, qemu_img
 from lago._template_providers import TemplateError, TemplateHashError
 from lago.fileio import atomic_write, get_hash, json_dump
 from lago.locks import LockFile
@@ -53,6 +54,13 @@ class TemplateStore:
                 f"Template {temp_ver.name} is not in the store {self._root}"
             )
         return self._prefixed(temp_ver.name)
+
+    def verify(self, temp_ver: TemplateVersion) -> None:
+        """Refuse ``temp_ver``'s entry if it is not what was stored (see
+        :mod:`lago._store_check`), under its lock."""
+        dest = self.get_path(temp_ver)
+        with LockFile(dest + ".lock"):
+            _store_check.verify(temp_ver.name, dest)
 
     def get_stored_hash(self, temp_ver: TemplateVersion) -> str:
         return self._read(temp_ver, ".hash", "hash")
@@ -93,7 +101,7 @@ class TemplateStore:
                 self._fetch(temp_ver, dest, store_metadata)
             except BaseException:
                 # orphans: the entry does not exist and we hold its lock
-                for suffix in (".hash", ".metadata"):
+                for suffix in (".hash", ".metadata", _store_check.CHECK_SUFFIX):
                     _unlink(dest + suffix)
                 raise
 
@@ -114,14 +122,22 @@ class TemplateStore:
                 )
                 raise TemplateHashError(msg)
             _convert_to_raw(temp_ver.name, tmp, converted)
+            _store_check.record(converted)
             if metadata is not None:
                 with open(dest + ".metadata", "w") as stream:
                     json_dump(metadata, stream)
             atomic_write(dest + ".hash", actual)
-            # the entry appears last, so whoever sees it sees .hash/.metadata
+            check = _store_check.CHECK_SUFFIX
+            os.replace(converted + check, dest + check)
+            # the entry appears last, so whoever sees it sees its companions
             os.replace(converted, dest)
         finally:
-            for leftover in (tmp, tmp + ".xz", converted):
+            for leftover in (
+                tmp,
+                tmp + ".xz",
+                converted,
+                converted + _store_check.CHECK_SUFFIX,
+            ):
                 _unlink(leftover)
 
 

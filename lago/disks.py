@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from lago import qemu_img
-from lago._template_providers import TemplateDownloadError, download
+from lago.disk_download import Download, Step, fetch
 from lago.errors import LagoUserException
 from lago.paths import Paths
 
 LOGGER = logging.getLogger(__name__)
+
+#: A VM's own images: libvirt's dynamic ownership hands each to the qemu user
+#: while its VM runs and gives it back after, so nobody else needs access.
+IMAGE_MODE = 0o600
 
 #: (template name, version or None) -> (store entry path, stored metadata)
 TemplateResolver = Callable[[str, "str | None"], "tuple[str, dict[str, Any]]"]
@@ -30,6 +34,9 @@ class DiskContext:
     vm_name: str
     paths: Paths
     resolve_template: TemplateResolver
+    #: register what undoes a step if ``init`` fails / finishes it if it succeeds
+    undo: Step | None = None
+    commit: Step | None = None
 
 
 def _qemu_img_create(path: str, fmt: str, **kwargs: Any) -> None:
@@ -41,7 +48,7 @@ def _qemu_img_create(path: str, fmt: str, **kwargs: Any) -> None:
             f"Failed to create image, qemu-img returned {result.code}:\n"
             f"out:{result.out}\nerr:{result.err}"
         )
-    os.chmod(path, 0o666)
+    os.chmod(path, IMAGE_MODE)
 
 
 def _image_file(ctx: DiskContext, disk: dict[str, Any]) -> tuple[str, str]:
@@ -108,9 +115,15 @@ def _empty_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
 def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     url, path = disk.get("url"), disk.get("path")
     if url:
-        target = path or ctx.paths.images(os.path.basename(url))
-        _download(url, target)
-        return {**disk, "path": os.path.abspath(target)}
+        job = Download(
+            vm_name=ctx.vm_name,
+            url=url,
+            target=path or ctx.paths.images(os.path.basename(url)),
+            prefix_dir=ctx.paths.prefix,
+            overwrite=bool(disk.get("overwrite")),
+            default_mode=IMAGE_MODE,
+        )
+        return {**disk, "path": fetch(job, ctx.undo, ctx.commit)}
     if not path:
         raise DiskError(
             "Partial drive spec, no url nor path provided for disk of type file"
@@ -124,6 +137,7 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         result = qemu_img.cp(path, copy, fail_on_error=False)
         if result.code:
             raise DiskError(f"Failed to copy {path} to {copy}: {result.err.strip()}")
+        os.chmod(copy, IMAGE_MODE)
         return {**disk, "path": copy, **metadata}
     return {**disk, "path": path, **metadata}
 
@@ -147,13 +161,6 @@ def _with_sidecar(disk: dict[str, Any], image: str) -> dict[str, Any]:
             stored = loaded if isinstance(loaded, dict) else {}
     merged = {**stored, **(disk.get("metadata") or {})}
     return {"metadata": merged} if merged else {}
-
-
-def _download(url: str, target: str) -> None:
-    try:
-        download(url, target)
-    except TemplateDownloadError as err:
-        raise DiskError(f"Failed to download disk from {url}: {err.reason}") from err
 
 
 _MAKERS = {"template": _template_disk, "empty": _empty_disk, "file": _file_disk}

@@ -16,12 +16,20 @@ from typing import IO, Any
 def atomic_write(
     path: str | os.PathLike[str], text: str, mode: int | None = None
 ) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    With ``mode`` the file never exists with wider permissions, even briefly.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    if mode is not None:
-        tmp.chmod(mode)
+    if mode is None:
+        tmp.write_text(text)
+    else:
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "w") as stream:
+            os.fchmod(stream.fileno(), mode)  # the umask may have narrowed it
+            stream.write(text)
     tmp.replace(path)
 
 

@@ -88,6 +88,8 @@ DISK_VALUES: dict[str, Checker] = {
     "path": string("a file path (string)"),
     "url": string("a URL (string)"),
     "make_a_copy": as_bool,
+    # a file disk's url may replace an existing file at its path only so
+    "overwrite": as_bool,
     "metadata": mapping("a mapping"),
     "build": check_build,
     "skip-export": as_bool,

@@ -100,5 +100,6 @@ def make_seed(
             raise SeedError(
                 f"Failed to make the seed volume {path}: {result.err.strip()}"
             )
-        partial.chmod(0o644)
+        # it holds the root password; libvirt gives it to the qemu user at start
+        partial.chmod(0o600)
         partial.replace(path)

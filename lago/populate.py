@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 import lago
@@ -35,10 +36,20 @@ __all__ = ["TemplateSource", "populate"]
 
 
 def _create_vm_disks(
-    prefix: Any, vm_name: str, spec: dict[str, Any], templates: TemplateSource
+    prefix: Any,
+    vm_name: str,
+    spec: dict[str, Any],
+    templates: TemplateSource,
+    *,
+    rollback: RollbackContext | None = None,
+    on_success: list[Callable[[], None]] | None = None,
 ) -> None:
     ctx = disks_mod.DiskContext(
-        vm_name=vm_name, paths=prefix.paths, resolve_template=templates
+        vm_name=vm_name,
+        paths=prefix.paths,
+        resolve_template=templates,
+        undo=rollback.prependDefer if rollback is not None else None,
+        commit=on_success.append if on_success is not None else None,
     )
     with LogTask(f"Create disks for VM {vm_name}"):
         made = []
@@ -82,8 +93,19 @@ def populate(
         rollback.prependDefer(store.release, list(plan.subnets))
         os.makedirs(prefix.paths.images(), exist_ok=True)
         names = list(domains)
+        # what disks wrote outside the prefix is undone on failure, and
+        # what they kept aside for that is dropped on success
+        on_success: list[Callable[[], None]] = []
         invoke_in_parallel(
-            lambda name: _create_vm_disks(prefix, name, domains[name], templates), names
+            lambda name: _create_vm_disks(
+                prefix,
+                name,
+                domains[name],
+                templates,
+                rollback=rollback,
+                on_success=on_success,
+            ),
+            names,
         )
         _copy_deploy_scripts(prefix, domains)
         env_class = getattr(prefix, "VIRT_ENV_CLASS", VirtEnv)
@@ -100,4 +122,6 @@ def populate(
             json.dumps({"lago_version": lago.__version__}, indent=4),
         )
         rollback.clear()
+    for step in on_success:
+        step()
     return env

@@ -213,8 +213,9 @@ def discard_overlays(layers: list[DiskLayer]) -> None:
 
 
 def reclaim(path: str) -> None:
-    """Let qemu (another user) and the user both read and write the file."""
+    """Owner-only, as every image of a VM: libvirt's dynamic ownership gives
+    it to the qemu user while the VM runs."""
     try:
-        os.chmod(path, 0o666)
+        os.chmod(path, 0o600)
     except OSError as err:
         LOGGER.debug("Could not chmod %s: %s", path, err)

@@ -47,10 +47,12 @@ class TemplateSource:
             return self._repo
 
     def _load(self) -> TemplateRepository:
-        if self.repo_name:
-            return find_repo_by_name(self.repo_name, self.repos_dir)
+        # a path given with a name wins, as in the original: init files and
+        # scripts written for it pass both, the name only labelling the path
         if self.repo_path:
             return TemplateRepository.from_url(self.repo_path)
+        if self.repo_name:
+            return find_repo_by_name(self.repo_name, self.repos_dir)
         raise LagoUserException("No template repo was configured or specified")
 
     def __call__(self, name: str, version: str | None) -> tuple[str, dict[str, Any]]:
@@ -76,10 +78,12 @@ class TemplateOptions:
         repo_name: str | None = None,
         repos: str | None = None,
     ) -> TemplateOptions:
-        """The given values, each missing one from the configuration."""
+        """The given values, each missing one from the configuration; a
+        repository name given alone wins over the configured path."""
         init_cfg = config.get_section("init") or {}
+        configured_path = None if repo_name else init_cfg.get("template_repo_path")
         return cls(
-            repo_path=repo_path or init_cfg.get("template_repo_path"),
+            repo_path=repo_path or configured_path,
             store=store or init_cfg.get("template_store"),
             repo_name=repo_name,
             repos=repos or init_cfg.get("template_repos"),

@@ -126,12 +126,28 @@ def _check_dom(dom: Any) -> None:
             raise TemplateError(f"'{key}' is not an object")
 
 
+#: Init files written for the original name its public repository's
+#: templates (el7.x, fc2x); that repository no longer exists.
+MISSING_TEMPLATE_HINT = (
+    "the original's public template repository no longer exists: point "
+    "--template-repo-path (or [init] template_repo_path) at a repository that "
+    "has the template, or build one with scripts/build-templates.sh "
+    "(docs/templates.md)"
+)
+
+
 class LagoMissingTemplateError(TemplateError, KeyError):
     """The repository has no template of that name (also a ``KeyError``,
     as a missing key of the repository's ``templates`` was)."""
 
-    def __init__(self, name: str, path: str | None) -> None:
-        super().__init__(f"Image {name} doesn't exist in repo {path}")
+    def __init__(
+        self, name: str, path: str | None, available: list[str] | None = None
+    ) -> None:
+        message = f"Image {name} doesn't exist in repo {path}"
+        if available is not None:
+            has = ", ".join(sorted(available)) or "no templates"
+            message += f" (it has: {has})"
+        super().__init__(message, hint=MISSING_TEMPLATE_HINT)
 
     def __str__(self) -> str:
         # KeyError.__str__ would add quotes around the message
@@ -189,7 +205,7 @@ class TemplateRepository:
         (a ``KeyError``) if there is none."""
         templates = self._dom.get("templates", {})
         if name not in templates:
-            raise LagoMissingTemplateError(name, self._where)
+            raise LagoMissingTemplateError(name, self._where, list(templates))
         spec = templates[name]
         versions = spec.get("versions", {}) if isinstance(spec, dict) else None
         if not isinstance(versions, dict):
@@ -272,12 +288,8 @@ def fetch_template(
     """Store path and stored metadata of a template version of ``repo``,
     downloading it into ``store`` first if needed."""
     where = repo.path or repo.name
-    try:
-        template = repo.get_by_name(template_name)
-    except KeyError as err:
-        raise TemplateError(
-            f"Image {template_name} doesn't exist in repo {where}"
-        ) from err
+    # a missing template is a LagoMissingTemplateError naming what there is
+    template = repo.get_by_name(template_name)
     if version is not None:
         version = str(version)
     try:
@@ -292,6 +304,7 @@ def fetch_template(
     if temp_ver not in store:
         LOGGER.info(log_always(f"Template {temp_ver.name} not in cache, downloading"))
         store.download(temp_ver)
+    store.verify(temp_ver)
     return store.get_path(temp_ver), store.get_stored_metadata(temp_ver)
 
 

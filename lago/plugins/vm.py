@@ -560,7 +560,8 @@ class VMPlugin(Plugin):
     # -- persistence --------------------------------------------------------
     def save(self, path: str | None = None) -> None:
         target = path or self.virt_env.virt_path(f"vm-{self.name()}")
-        atomic_write(target, json.dumps(self._spec, indent=4))
+        # the spec holds the root password: readable by its owner only
+        atomic_write(target, json.dumps(self._spec, indent=4), mode=0o600)
 
     def _artifact_paths(self) -> list[str]:
         return list(self._spec.get("artifacts") or [])

@@ -142,7 +142,9 @@ def test_missing_template(lago: LagoRunner) -> None:
     proc = lago("init", check=False)
     assert proc.returncode == 2
     repo = lago.env["LAGO__INIT__TEMPLATE_REPO_PATH"]
-    assert _lines(proc.stderr)[-1] == f"Image nosuch doesn't exist in repo {repo}"
+    assert _lines(proc.stderr)[-2] == (
+        f"Image nosuch doesn't exist in repo {repo} (it has: debian12, tiny)"
+    )
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in lago.cwd.iterdir()) == ["LagoInitFile"]
     assert sorted(p.name for p in store.iterdir()) == before

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from markupsafe import Markup
 from lago.errors import InitFileError
 from lago.naming import ipv4_to_mac
 from lago.providers.libvirt.cpu import CPU, DEFAULT_MEMORY, DEFAULT_VCPU
+from lago.providers.libvirt.disk_chain import BackingLayer
 from lago.providers.libvirt.host import HostFacts
 
 #: ``/dev/urandom`` as rng backend is accepted since libvirt 2.2.1.
@@ -43,6 +44,9 @@ class DiskXML:
     #: set on the first scsi disk: the virtio-scsi controller goes before it
     scsi_queues: int | None = None
     readonly: bool = False
+    #: the backing files, top first, each a ``<backingStore>``; none: libvirt
+    #: probes the chain itself
+    backing: tuple[BackingLayer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,13 @@ def _template(distro: str | None) -> jinja2.Template:
     return env.get_template(TEMPLATE.format("base"))
 
 
-def disk_records(disks: list[Mapping[str, Any]], vcpu: int) -> list[DiskXML]:
-    """Bus, driver and controller of each disk, in spec order."""
+def disk_records(
+    disks: list[Mapping[str, Any]],
+    vcpu: int,
+    backing: Mapping[str, Sequence[BackingLayer]] | None = None,
+) -> list[DiskXML]:
+    """Bus, driver and controller of each disk, in spec order; ``backing``
+    maps a disk's path to its backing chain."""
     records: list[DiskXML] = []
     scsi_seen = False
     for index, disk in enumerate(disks):
@@ -120,6 +129,7 @@ def disk_records(disks: list[Mapping[str, Any]], vcpu: int) -> list[DiskXML]:
                 bus=bus,
                 scsi_queues=vcpu if first_scsi else None,
                 readonly=readonly,
+                backing=tuple((backing or {}).get(str(disk["path"]), ())),
             )
         )
     return records
@@ -169,11 +179,13 @@ def domain_xml(
     host: HostFacts,
     serial_log: str | None = None,
     distro: str | None = None,
+    backing: Mapping[str, Sequence[BackingLayer]] | None = None,
 ) -> str:
     """The domain XML of ``vm_spec`` (the saved VM format, paths expanded).
 
     ``net_names`` maps each Lago network name to its libvirt name;
-    ``serial_log`` is where libvirt appends the guest's serial console.
+    ``serial_log`` is where libvirt appends the guest's serial console;
+    ``backing`` maps disk paths to their backing chains.
     Raises :class:`InitFileError` for CPU keys or NICs it cannot render.
     """
     cpu = CPU(vm_spec, host)
@@ -188,7 +200,7 @@ def domain_xml(
         if host.libvirt_version >= URANDOM_VERSION
         else "/dev/random",
         serial_log=serial_log,
-        disks=disk_records(list(vm_spec.get("disks", [])), vcpu),
+        disks=disk_records(list(vm_spec.get("disks", [])), vcpu, backing),
         nics=nic_records(name, list(vm_spec.get("nics", [])), net_names, host),
         cpu=_element_text(cpu.cpu_xml),
         vcpu=_element_text(cpu.vcpu_xml),

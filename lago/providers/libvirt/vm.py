@@ -24,6 +24,7 @@ from lago.providers.libvirt import leases as lvleases
 from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt import vm_compat
+from lago.providers.libvirt.disk_chain import backing_layers
 from lago.providers.libvirt.domain_xml import domain_xml
 from lago.snapshots import reclaim, snapshot_disks
 
@@ -110,6 +111,11 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
         prefix_path = self._env.prefix.paths.prefix
         for disk in spec.get("disks", []):
             disk["path"] = expand_path(disk["path"], prefix_path)
+        backing = {
+            disk["path"]: backing_layers(disk["path"])
+            for disk in spec.get("disks", [])
+            if disk.get("format") != "iso"
+        }
         net_names = {
             name: net.libvirt_name() for name, net in self._env.get_nets().items()
         }
@@ -121,6 +127,7 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
             host=self.host_facts(),
             serial_log=self.serial_log_path(),
             distro=self.vm.distro(),
+            backing=backing,
         )
 
     # -- lifecycle ------------------------------------------------------------

@@ -316,7 +316,9 @@ def test_missing_template_is_a_key_error() -> None:
     with pytest.raises(KeyError) as err:
         repo.get_by_name("tiny")
     assert isinstance(err.value, LagoMissingTemplateError)
-    assert str(err.value) == "Image tiny doesn't exist in repo /r.json"
+    assert str(err.value) == (
+        "Image tiny doesn't exist in repo /r.json (it has: no templates)"
+    )
 
 
 def test_lease_errors_take_the_original_arguments() -> None:

@@ -167,7 +167,7 @@ def test_overlay_chain_many_times(tmp_path: Path) -> None:
     take("s1")
     assert current() == images / "vm01_root.s1.qcow2"
     assert get_qemu_info(str(current()))["backing-filename"] == str(base)
-    assert current().stat().st_mode & 0o666 == 0o666
+    assert current().stat().st_mode & 0o777 == 0o600
     _write(current(), b"\x02")
     assert _content(current()) == b"\x02" * 16
     revert("s1")

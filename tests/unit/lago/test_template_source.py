@@ -64,3 +64,36 @@ def test_options_take_the_configuration_for_what_is_not_given(
     source = options.source()
     assert (source.repo_path, source.store_path) == ("/cfg/repo.json", "/given/store")
     assert source.repos_dir == "/cfg/repos"
+
+
+def test_a_repo_path_given_with_a_repo_name_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Init files and CI scripts written for the original pass both; the
+    original used the path (the name only labelled it)."""
+    loads: list[str] = []
+    monkeypatch.setattr(template_source.TemplateRepository, "from_url", loads.append)
+
+    def no_search(*args: Any) -> None:
+        raise AssertionError("the repository was looked up by name")
+
+    monkeypatch.setattr(template_source, "find_repo_by_name", no_search)
+    monkeypatch.setattr(template_source.config, "get_section", lambda name: {})
+    options = TemplateOptions.resolve(repo_path="/given/repo.json", repo_name="other")
+    options.source().repository()
+    assert loads == ["/given/repo.json"]
+
+
+def test_a_repo_name_given_alone_wins_over_the_configured_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    section = {"template_repo_path": "/cfg/repo.json", "template_repos": "/cfg/r"}
+    monkeypatch.setattr(template_source.config, "get_section", lambda name: section)
+    searched: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        template_source,
+        "find_repo_by_name",
+        lambda name, repos: searched.append((name, repos)),
+    )
+    TemplateOptions.resolve(repo_name="mine").source().repository()
+    assert searched == [("mine", "/cfg/r")]

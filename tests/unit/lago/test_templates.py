@@ -26,6 +26,7 @@ from lago.process import run_command
 from lago.templates import (
     FileSystemTemplateProvider,
     HttpTemplateProvider,
+    LagoMissingTemplateError,
     Template,
     TemplateDownloadError,
     TemplateError,
@@ -168,6 +169,7 @@ def qemu_format(path: str) -> str:
 def assert_stored(store: Path, name: str, image: Path, raw: Path) -> None:
     assert store_files(store) == [
         name,
+        f"{name}.check",
         f"{name}.hash",
         f"{name}.lock",
         f"{name}.metadata",
@@ -263,7 +265,8 @@ def test_store_without_metadata_and_accessors(tmp_path: Path, raw_image: Path) -
     assert temp_ver in store
     assert store.get_stored_hash(temp_ver) == sha1(raw_image)
     assert store_files(tmp_path / "a" / "store") == [
-        "myrepo:el7:v1", "myrepo:el7:v1.hash", "myrepo:el7:v1.lock",
+        "myrepo:el7:v1", "myrepo:el7:v1.check", "myrepo:el7:v1.hash",
+        "myrepo:el7:v1.lock",
     ]  # fmt: skip
     with pytest.raises(TemplateError) as err:
         store.get_stored_metadata(temp_ver)
@@ -549,7 +552,7 @@ def test_missing_template_and_version(tmp_path: Path, raw_image: Path) -> None:
     store = tmp_path / "store"
     with pytest.raises(TemplateError) as err:
         resolve_template(repo, str(store), "fc40", None)
-    assert str(err.value) == f"Image fc40 doesn't exist in repo {repo}"
+    assert str(err.value) == f"Image fc40 doesn't exist in repo {repo} (it has: el7)"
     with pytest.raises(TemplateError) as err:
         resolve_template(repo, str(store), "el7", "v7")
     assert str(err.value) == f"Version v7 of image el7 doesn't exist in repo {repo}"
@@ -671,3 +674,20 @@ def test_store_path_not_a_directory(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"Unable to create template store {blocker}/store: Not a directory"
     )
+
+
+def test_missing_template_lists_the_repository_and_says_where_to_get_more(
+    tmp_path: Path, raw_image: Path
+) -> None:
+    publish(tmp_path / "files", "el7-v1", raw_image)
+    repo = file_repo(tmp_path)
+    with pytest.raises(LagoMissingTemplateError) as err:
+        resolve_template(repo, str(tmp_path / "store"), "el7.3-base", None)
+    assert str(err.value) == (
+        f"Image el7.3-base doesn't exist in repo {repo} (it has: el7)"
+    )
+    hint = err.value.hint or ""
+    assert "original's public template repository no longer exists" in hint
+    assert "--template-repo-path" in hint and "template_repo_path" in hint
+    assert "scripts/build-templates.sh" in hint and "docs/templates.md" in hint
+    assert "\n" not in str(err.value) + hint
