@@ -47,5 +47,21 @@ class InitFileError(LagoUserException):
     """The LagoInitFile is malformed or names something unknown."""
 
 
+class FileWriteError(LagoException, OSError):
+    """A file could not be written (a full disk, a read-only file system...).
+
+    One line, ``<reason>: <path>``, naming the file Lago meant to write, not a
+    temporary one; still an :class:`OSError` with ``errno`` and ``filename``
+    for the callers that handle those.
+    """
+
+    def __init__(self, path: str, err: OSError) -> None:
+        OSError.__init__(self, err.errno, err.strerror or str(err), path)
+        self.hint = None
+
+    def __str__(self) -> str:
+        return f"{self.strerror}: {self.filename}"
+
+
 class TimerException(Exception):
     """A timeout was reached."""

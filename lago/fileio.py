@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -12,17 +13,29 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from lago.errors import FileWriteError
+
 
 def atomic_write(
     path: str | os.PathLike[str], text: str, mode: int | None = None
 ) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    Any failure (``ENOSPC`` while writing has no file name of its own) raises
+    :class:`~lago.errors.FileWriteError` naming ``path``; the temporary file
+    is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    if mode is not None:
-        tmp.chmod(mode)
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        if mode is not None:
+            tmp.chmod(mode)
+        tmp.replace(path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FileWriteError(str(path), err) from err
 
 
 def json_dump(obj: Any, f: IO[str]) -> None:

@@ -138,8 +138,7 @@ class Prefix:
                 raise PrefixError(
                     f"Could not create prefix at {self.prefix}: {err.strerror}"
                 ) from err
-            with open(self.paths.uuid(), "w") as stream:
-                stream.write(uuid_mod.uuid1().hex)
+            atomic_write(self.paths.uuid(), uuid_mod.uuid1().hex)
             self._create_ssh_keys()
             open(self.paths.prefix_lagofile(), "w").close()
 
