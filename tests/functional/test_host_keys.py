@@ -68,3 +68,19 @@ def test_host_key_is_recorded_enforced_and_serves_plain_ssh(lago: LagoRunner) ->
                    capture_output=True)  # fmt: skip
     assert lago("shell", "vm01", "hostname").stdout == "vm01\n"
     assert known.read_text().splitlines() == [line]
+
+
+def test_a_power_off_right_after_the_first_login_keeps_the_key(
+    lago: LagoRunner,
+) -> None:
+    write_init_file(lago.cwd, INIT)
+    lago("init")
+    known = lago.cwd / ".lago" / "default" / "known_hosts"
+    lago("start", "--wait-for-ssh", timeout=900)
+    recorded = known.read_text()
+    # a hard power-off at once: the key the guest made at its first boot may
+    # still be only in its page cache
+    lago("stop")
+    lago("start", "--wait-for-ssh", timeout=900)
+    assert lago("shell", "vm01", "hostname").stdout == "vm01\n"
+    assert known.read_text() == recorded
