@@ -84,3 +84,32 @@ def test_a_power_off_right_after_the_first_login_keeps_the_key(
     lago("start", "--wait-for-ssh", timeout=900)
     assert lago("shell", "vm01", "hostname").stdout == "vm01\n"
     assert known.read_text() == recorded
+
+
+def test_revert_to_a_snapshot_from_before_the_first_boot(lago: LagoRunner) -> None:
+    write_init_file(lago.cwd, INIT)
+    lago("init")
+    known = lago.cwd / ".lago" / "default" / "known_hosts"
+    lago("snapshot", "fresh", timeout=600)  # no host key on the disk yet
+    lago("start", "--wait-for-ssh", timeout=900)
+    first = known.read_text()
+    lago("shell", "vm01", "sync")
+    lago("snapshot", "booted", timeout=900)
+
+    # back before the first boot: the guest makes a new key, which is recorded
+    lago("stop")
+    lago("revert", "fresh", timeout=600)
+    assert not known.read_text()
+    lago("start", "--wait-for-ssh", timeout=900)
+    second = known.read_text()
+    assert second.split()[:2] == first.split()[:2]  # same address and type
+    assert second != first  # a new key
+    lago("shell", "vm01", "sync")
+
+    # back to the booted disk: its key again, not refused
+    lago("stop")
+    lago("revert", "booted", timeout=600)
+    assert known.read_text() == first
+    lago("start", "--wait-for-ssh", timeout=900)
+    assert lago("shell", "vm01", "hostname").stdout == "vm01\n"
+    assert known.read_text() == first
