@@ -38,6 +38,15 @@ def atomic_write(
         raise FileWriteError(str(path), err) from err
 
 
+def copy_file(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """``shutil.copy``; a failure to write (``ENOSPC`` has no file name of
+    its own) raises :class:`~lago.errors.FileWriteError` naming ``dest``."""
+    try:
+        shutil.copy(source, dest)
+    except OSError as err:
+        raise FileWriteError(os.fspath(dest), err) from err
+
+
 def json_dump(obj: Any, f: IO[str]) -> None:
     """Write ``obj`` as the original did: 4-space indent, key order kept."""
     json.dump(obj, f, indent=4)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lago.errors import FileWriteError, LagoException
-from lago.fileio import atomic_write
+from lago.fileio import atomic_write, copy_file
 
 
 def test_writes_and_replaces(tmp_path: Path) -> None:
@@ -50,3 +50,20 @@ def test_an_unwritable_directory_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileWriteError) as err:
         atomic_write(target, "{}")
     assert str(err.value) == f"No such file or directory: {target}"
+
+
+def test_a_copy_that_fails_to_write_names_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "deploy.sh"
+    source.write_text("echo hi\n")
+    dest = tmp_path / "scripts" / "deploy.sh"
+    dest.parent.mkdir()
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("shutil.copyfile", full_disk)
+    with pytest.raises(FileWriteError) as err:
+        copy_file(source, dest)
+    assert str(err.value) == f"No space left on device: {dest}"
