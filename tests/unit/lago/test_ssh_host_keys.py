@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
 import pytest
 
 from lago import ssh
+from lago._ssh_host_keys import RecordPolicy
 from lago.process import run_command
 from tests.unit.lago.sshd_fixture import SSHServer
 
@@ -104,3 +106,21 @@ def test_a_key_outside_a_prefix_records_nothing(
     with SSHServer(public_key, password=None) as srv:
         assert _true(srv, own / "id_rsa").code == 0
     assert sorted(p.name for p in own.iterdir()) == ["id_rsa"]
+
+
+def test_vms_connecting_at_once_are_all_recorded(prefix: Path) -> None:
+    known = prefix / "known_hosts"
+    keys = {f"192.168.200.{i}": paramiko.ECDSAKey.generate() for i in range(2, 22)}
+
+    def record(item: tuple[str, paramiko.PKey]) -> None:
+        host, key = item
+        RecordPolicy(known, f"vm{host.rsplit('.', 1)[1]}").missing_host_key(
+            paramiko.SSHClient(), host, key
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(record, keys.items()))
+    recorded = paramiko.HostKeys(str(known))
+    assert len(known.read_text().splitlines()) == len(keys)
+    for host, key in keys.items():
+        assert recorded.lookup(host)[key.get_name()] == key
