@@ -52,7 +52,7 @@ class InitFileError(LagoUserException):
 class ToolError(LagoException):
     """An external tool (qemu-img, virt-sysprep, genisoimage, ssh-keygen,
     libvirt...) failed: one line naming the tool, the VM and the disk, with
-    the line of the tool's output that says why
+    the part of the tool's output that says why (:func:`why`)
     (:func:`lago.process.tool_error` logs the whole output at debug level).
     """
 

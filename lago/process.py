@@ -126,7 +126,8 @@ def tool_error(
     :class:`CommandStatus` or the text of an error) goes to the debug log,
     and so to the prefix's ``lago.log``."""
     if isinstance(result, CommandStatus):
-        output = "\n".join(part for part in (result.err, result.out) if part.strip())
+        # stderr, then stdout, as separate paragraphs
+        output = "\n\n".join(part for part in (result.err, result.out) if part.strip())
         LOGGER.debug("%s exited %d; its output:\n%s", tool, result.code, output)
     else:
         output = result
