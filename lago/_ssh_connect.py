@@ -7,11 +7,12 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paramiko
 
-from lago import _ssh_reuse
+from lago import _ssh_host_keys, _ssh_reuse
 from lago._ssh_keys import load_private_key
 from lago.config import config
 from lago.errors import ConfigError, LagoUserException
@@ -34,6 +35,12 @@ class LagoSSHError(LagoUserException):
 
 class LagoSSHTimeoutError(LagoSSHError):
     """Every connection attempt to a VM failed."""
+
+    __module__ = "lago.ssh"
+
+
+class LagoSSHHostKeyError(LagoSSHError):
+    """A VM presented another SSH host key than the one recorded for it."""
 
     __module__ = "lago.ssh"
 
@@ -97,10 +104,54 @@ def open_port(target: Target, tcp_timeout: float) -> socket.socket:
     return socket.create_connection((target.ip_addr, target.port), tcp_timeout)
 
 
+def _check_host_keys(client: paramiko.SSHClient, target: Target) -> Path | None:
+    """Make ``client`` check the host key against the prefix's known_hosts
+    (recording it at the first connection); returns that file, if any."""
+    known = _ssh_host_keys.known_hosts_of(target.ssh_key)
+    if known is None:
+        # not a prefix's key: nowhere to record, as the original
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        return None
+    _ssh_host_keys.load_into(client, known, _key_name(target))
+    client.set_missing_host_key_policy(
+        _ssh_host_keys.RecordPolicy(known, target.host_name)
+    )
+    return known
+
+
+def _key_name(target: Target) -> str:
+    """The name the host key is known by, as OpenSSH writes it."""
+    if target.port == 22:
+        return target.ip_addr
+    return f"[{target.ip_addr}]:{target.port}"
+
+
 def _attempt(target: Target, tcp_timeout: float, timeout: float) -> paramiko.SSHClient:
     sock = open_port(target, tcp_timeout)
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        known = _check_host_keys(client, target)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        return _login(client, sock, target, timeout)
+    except paramiko.BadHostKeyException as err:
+        if known is None:  # only a recorded key can be "bad"
+            raise
+        changed = _ssh_host_keys.HostKeyChanged(known, _key_name(target), err.key)
+        raise LagoSSHHostKeyError(
+            _ssh_host_keys.changed_message(changed, target.host)
+        ) from None
+    except _ssh_host_keys.HostKeyChanged as err:
+        raise LagoSSHHostKeyError(
+            _ssh_host_keys.changed_message(err, target.host)
+        ) from None
+
+
+def _login(
+    client: paramiko.SSHClient, sock: socket.socket, target: Target, timeout: float
+) -> paramiko.SSHClient:
     try:
         # the port answers: now the key is worth loading (once per process)
         pkey = _load_key(target.ssh_key)

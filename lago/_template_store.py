@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lago import _store_check, qemu_img
 from lago._template_providers import TemplateError, TemplateHashError
+from lago.errors import why
 from lago.fileio import atomic_write, get_hash, json_dump
 from lago.locks import LockFile
 from lago.log_utils import LogTask
@@ -150,7 +151,8 @@ def _probe_format(name: str, path: str) -> str:
     except ValueError:
         info = None
     if not isinstance(info, dict):
-        raise TemplateError(f"Image {name} is not a disk image: {result.err.strip()}")
+        reason = why(result.err, "qemu-img")
+        raise TemplateError(f"Image {name} is not a disk image: qemu-img: {reason}")
     if info.get("backing-filename"):
         backing = info["backing-filename"]
         msg = (
@@ -166,7 +168,8 @@ def _convert_to_raw(name: str, source: str, dest: str) -> None:
         result = qemu_img.convert(source, dest, source_format, "raw")
     if result.code:
         raise TemplateError(
-            f"Failed to convert image {name} to raw: {result.err.strip()}"
+            f"Failed to convert image {name} to raw: "
+            f"qemu-img: {why(result.err, 'qemu-img')}"
         )
 
 

@@ -12,12 +12,12 @@ import logging
 from collections import namedtuple
 from typing import Any
 
-from lago.errors import LagoUserException
+from lago.errors import LagoUserException, ToolError
 from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
 from lago.paths import Paths
 from lago.plugins.vm import expand_path
-from lago.process import run_command
+from lago.process import run_command, tool_error
 from lago.sysprep import libguestfs_env
 
 LOGGER = logging.getLogger(__name__)
@@ -27,6 +27,10 @@ Command = namedtuple("Command", ("name", "cmd"))
 
 class BuildException(LagoUserException):
     pass
+
+
+class BuildToolError(ToolError, BuildException):
+    """A build command (virt-customize) failed on a disk."""
 
 
 class Build:
@@ -98,9 +102,10 @@ class Build:
             with LogTask(f"Running command {command.name}"):
                 result = run_command(command.cmd, env=libguestfs_env(self.force_tcg))
                 if result.code:
-                    raise BuildException(
-                        f"{command.name} failed on {self.name} ({self.disk_path}): {result.err.strip()}"
-                    )
+                    raise tool_error(
+                        command.name, result, vm=self.name, disk=self.disk_path,
+                        kind=BuildToolError,
+                    )  # fmt: skip
 
 
 def build_env(env: Any) -> None:

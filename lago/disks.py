@@ -14,6 +14,7 @@ from lago import qemu_img
 from lago.disk_download import Download, Step, fetch
 from lago.errors import LagoUserException
 from lago.paths import Paths
+from lago.process import tool_error
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,15 +40,14 @@ class DiskContext:
     commit: Step | None = None
 
 
-def _qemu_img_create(path: str, fmt: str, **kwargs: Any) -> None:
+def _qemu_img_create(
+    ctx: DiskContext, disk: dict[str, Any], path: str, fmt: str, **kwargs: Any
+) -> None:
     if os.path.lexists(path):
         os.unlink(path)
     result = qemu_img.create(path, fmt, **kwargs)
     if result.code:
-        raise DiskError(
-            f"Failed to create image, qemu-img returned {result.code}:\n"
-            f"out:{result.out}\nerr:{result.err}"
-        )
+        raise tool_error("qemu-img", result, vm=ctx.vm_name, disk=disk["name"])
     os.chmod(path, IMAGE_MODE)
 
 
@@ -60,14 +60,17 @@ def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     path, saved = _image_file(ctx, disk)
     if disk.get("template_type") == "qcow2":
         parent = _resolve_qcow2_parent(ctx, disk)
-        _qemu_img_create(path, "qcow2", backing=parent, backing_format="qcow2")
+        _qemu_img_create(
+            ctx, disk, path, "qcow2", backing=parent, backing_format="qcow2"
+        )
         return {**disk, "path": saved, **_with_sidecar(disk, parent)}
     base, metadata = ctx.resolve_template(
         disk["template_name"], disk.get("template_version")
     )
     _qemu_img_create(
-        path, "qcow2", backing=base, backing_format="raw", options=["lazy_refcounts=on"]
-    )
+        ctx, disk, path, "qcow2", backing=base, backing_format="raw",
+        options=["lazy_refcounts=on"],
+    )  # fmt: skip
     merged = {**(disk.get("metadata") or {}), **metadata}
     return {**disk, "path": saved, "metadata": merged}
 
@@ -106,9 +109,11 @@ def _empty_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
     path, saved = _image_file(ctx, disk)
     size = str(disk["size"])
     if disk["format"] == "qcow2":
-        _qemu_img_create(path, "qcow2", size=size, options=["preallocation=metadata"])
+        _qemu_img_create(
+            ctx, disk, path, "qcow2", size=size, options=["preallocation=metadata"]
+        )
     else:
-        _qemu_img_create(path, disk["format"], size=size)
+        _qemu_img_create(ctx, disk, path, disk["format"], size=size)
     return {**disk, "path": saved}
 
 
@@ -136,7 +141,7 @@ def _file_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         copy = ctx.paths.images(os.path.basename(path))
         result = qemu_img.cp(path, copy, fail_on_error=False)
         if result.code:
-            raise DiskError(f"Failed to copy {path} to {copy}: {result.err.strip()}")
+            raise tool_error("cp", result, vm=ctx.vm_name, disk=disk["name"])
         os.chmod(copy, IMAGE_MODE)
         return {**disk, "path": copy, **metadata}
     return {**disk, "path": path, **metadata}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -12,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from lago.errors import FileWriteError
+
 
 def atomic_write(
     path: str | os.PathLike[str], text: str, mode: int | None = None
@@ -19,18 +22,35 @@ def atomic_write(
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
     With ``mode`` the file never exists with wider permissions, even briefly.
+    Any failure (``ENOSPC`` while writing has no file name of its own) raises
+    :class:`~lago.errors.FileWriteError` naming ``path``; the temporary file
+    is removed and ``path`` is left as it was.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if mode is None:
-        tmp.write_text(text)
-    else:
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "w") as stream:
-            os.fchmod(stream.fileno(), mode)  # the umask may have narrowed it
-            stream.write(text)
-    tmp.replace(path)
+    try:
+        if mode is None:
+            tmp.write_text(text)
+        else:
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "w") as stream:
+                os.fchmod(stream.fileno(), mode)  # the umask may have narrowed it
+                stream.write(text)
+        tmp.replace(path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FileWriteError(str(path), err) from err
+
+
+def copy_file(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """``shutil.copy``; a failure to write (``ENOSPC`` has no file name of
+    its own) raises :class:`~lago.errors.FileWriteError` naming ``dest``."""
+    try:
+        shutil.copy(source, dest)
+    except OSError as err:
+        raise FileWriteError(os.fspath(dest), err) from err
 
 
 def json_dump(obj: Any, f: IO[str]) -> None:

@@ -32,6 +32,9 @@ from lago.initfile_values import (
 
 DISK_TYPES = ("template", "empty", "file")
 TEMPLATE_TYPES = ("lago", "qcow2")
+# what qemu-img makes and libvirt attaches as a disk file, and `iso` (a CD-ROM);
+# the format also ends the image's file name, so nothing else gets that far
+DISK_FORMATS = ("qcow2", "raw", "iso", "qcow", "qed", "vmdk", "vdi", "vhdx", "vpc")
 #: Builder names once ``-`` became ``_``, as the original looked them up.
 BUILDERS = ("virt_customize",)
 _DEV_RE = re.compile(r"^(vd|sd|hd)[a-z]+$")
@@ -80,7 +83,7 @@ DISK_VALUES: dict[str, Checker] = {
     "dev": _dev,
     # the documented spelling of ``dev``
     "device": _dev,
-    "format": string("a disk format (string) such as qcow2, raw or iso"),
+    "format": one_of(DISK_FORMATS, "unknown disk format"),
     "size": as_size,
     "template_name": string("a template name (string)"),
     "template_version": as_version,

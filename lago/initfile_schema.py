@@ -29,6 +29,7 @@ from lago.initfile_values import (
     as_str,
     as_str_list,
     as_text,
+    at_most,
     check_keys,
     checked,
     child,
@@ -105,9 +106,18 @@ NIC_VALUES: dict[str, Checker] = {
     "mtu": as_mtu,
 }
 
+# beyond what any x86 machine type of qemu runs (255 CPUs on pc, 288 on q35;
+# 16 TiB is past the guest's physical address space by default): a typo
+MAX_VCPUS = 255
+MAX_MEMORY_MIB = 16 * 2**20
+
 DOMAIN_VALUES: dict[str, Checker] = {
-    "memory": positive("a positive integer (MiB)"),
-    "vcpu": positive("a positive integer"),
+    "memory": at_most(
+        "a positive integer (MiB)", MAX_MEMORY_MIB, f"{MAX_MEMORY_MIB} MiB (16 TiB)"
+    ),
+    "vcpu": at_most(
+        "a positive integer", MAX_VCPUS, f"{MAX_VCPUS}, the most CPUs qemu gives a VM"
+    ),
     "cpu_model": string("a CPU model name (string), e.g. SandyBridge"),
     "cpu_custom": mapping("a mapping describing the libvirt <cpu> element"),
     "metadata": _metadata,

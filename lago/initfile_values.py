@@ -157,14 +157,25 @@ def as_ipv4(value: Any, path: str) -> str:
     return value
 
 
+# qemu-img refuses any size from 2**63 bytes on, whatever the format
+_LARGEST_IMAGE = 2**63 - 1
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_UNITS.update(p=2**50, e=2**60)
+
+
 def as_size(value: Any, path: str) -> str | int:
     """A ``qemu-img create`` size: bytes as an integer, or ``10G``/``512M``."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    match = _SIZE_RE.match(value) if isinstance(value, str) else None
-    if match and float(match.group("number")) > 0:
-        return value
-    raise fail(path, "a size like 10G, 512M or a number of bytes", value)
+        size: float = value
+    else:
+        match = _SIZE_RE.match(value) if isinstance(value, str) else None
+        if not match or float(match.group("number")) <= 0:
+            raise fail(path, "a size like 10G, 512M or a number of bytes", value)
+        unit = value[len(match.group("number")) :].lower()
+        size = float(match.group("number")) * _UNITS[unit]
+    if size > _LARGEST_IMAGE:
+        raise fail(path, "a size below 8E (the largest image qemu-img makes)", value)
+    return value
 
 
 def as_str_list(value: Any, path: str, expected: str, one: str) -> list[str]:
@@ -183,6 +194,11 @@ _NAME_RULES: dict[str, tuple[str, str, int]] = {
     "network": ("-_.", "letters, digits, '-', '_' and '.'", 64),
     "disk": ("-_.+", "letters, digits, '-', '_', '.' and '+'", 100),
 }
+
+
+def _shortened(name: str) -> str:
+    """A name short enough for a one-line message."""
+    return name if len(name) <= 100 else name[:60] + "..."
 
 
 def as_name(value: Any, path: str, what: str) -> str:
@@ -209,7 +225,8 @@ def as_name(value: Any, path: str, what: str) -> str:
     if len(value) > longest:
         raise FieldError(
             path,
-            f"invalid {what} name {value!r}: {len(value)} characters, at most {longest}",
+            f"invalid {what} name {_shortened(value)!r}: {len(value)} "
+            f"characters, at most {longest}",
         )
     return value
 
@@ -241,6 +258,19 @@ def mapping(expected: str) -> Checker:
 
 def positive(expected: str) -> Checker:
     return lambda value, path: as_int(value, path, expected)
+
+
+def at_most(expected: str, high: int, limit: str) -> Checker:
+    """A positive integer (``expected`` says what) of at most ``high``;
+    ``limit`` says what ``high`` is."""
+
+    def check(value: Any, path: str) -> int:
+        number = as_int(value, path, expected)
+        if number > high:
+            raise FieldError(path, f"{number} is more than {limit}")
+        return number
+
+    return check
 
 
 def name_of(what: str) -> Checker:

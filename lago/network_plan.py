@@ -95,7 +95,7 @@ def plan_networks(
                 spec["dhcp"] = dict(DEFAULT_DHCP)
         for spec in domains.values():
             spec["mgmt_net"] = mgmt
-        _Addresses(domains, nets, auto_gw, fail).assign()
+        _Addresses(domains, nets, auto_gw, fail, store).assign()
         _set_mtus(domains, nets)
         _add_dns(nets, mgmt)
     except BaseException:
@@ -206,8 +206,10 @@ class _Addresses:
         nets: dict[str, Spec],
         auto_gw: set[str],
         fail: Fail,
+        store: SubnetStore,
     ) -> None:
         self.domains, self.nets, self.auto_gw, self.fail = domains, nets, auto_gw, fail
+        self.store = store
         self.owners: dict[str, dict[str, str]] = {name: {} for name in nets}
 
     def assign(self) -> None:
@@ -234,8 +236,16 @@ class _Addresses:
                     f"{vm}:nic{i}'s IP [{given}] is relative, but {name} has no gw"
                 )
             return str(ip)
-        # A NAT net's /24 is chosen at lease time: the init file's address (or
-        # `0.0.0.<n>`) keeps its last octet and moves into the leased subnet.
+        # A NAT net without a gw gets its /24 at lease time: an address in the
+        # leasable range (or `0.0.0.<n>`) keeps its last octet and moves into
+        # the leased subnet; any other address cannot be meant for this net.
+        auto = name in self.auto_gw and ip not in _RELATIVE
+        if auto and not self.store.is_leasable_subnet(str(ip)):
+            self.fail(
+                f"{vm}:nic{i}'s IP [{given}] is outside the subnet of network "
+                f"{name} [{self.store.get_allowed_range()}, one /24 leased at "
+                "init]; give an address in that range, 0.0.0.<n>, or a gw"
+            )
         if ip in _RELATIVE or name in self.auto_gw:
             ip = _ipv4(_host(gw, _last_octet(str(ip))))
         elif _host(str(ip), 0) != _host(gw, 0):

@@ -12,11 +12,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from lago.errors import LagoException
-from lago.process import run_command
+from lago.errors import ToolError
+from lago.process import run_command, tool_error
 
 
-class SeedError(LagoException):
+class SeedError(ToolError):
     pass
 
 
@@ -97,8 +97,8 @@ def make_seed(
         )
         if result.code:
             partial.unlink(missing_ok=True)
-            raise SeedError(
-                f"Failed to make the seed volume {path}: {result.err.strip()}"
+            raise tool_error(
+                "genisoimage", result, vm=hostname, disk=str(path), kind=SeedError
             )
         # it holds the root password; libvirt gives it to the qemu user at start
         partial.chmod(0o600)

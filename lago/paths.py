@@ -28,6 +28,10 @@ class Paths:
     def ssh_id_rsa_pub(self) -> str:
         return self.prefixed("id_rsa.pub")
 
+    def known_hosts(self) -> str:
+        """The VMs' SSH host keys, recorded at each VM's first connection."""
+        return self.prefixed("known_hosts")
+
     def images(self, *path: str) -> str:
         return self.prefixed("images", *path)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ import lago
 from lago import disks as disks_mod
 from lago.config import config
 from lago.errors import LagoUserException
-from lago.fileio import atomic_write
+from lago.fileio import atomic_write, copy_file
 from lago.initfile import InitFile
 from lago.log_utils import LogTask
 from lago.network_plan import plan_networks
@@ -70,7 +69,7 @@ def _copy_deploy_scripts(prefix: Any, domains: dict[str, dict[str, Any]]) -> Non
                     raise LagoUserException(f"Script {script} does not exist")
                 name = script.replace("/", "_")
                 os.makedirs(prefix.paths.scripts(), exist_ok=True)
-                shutil.copy(script, prefix.paths.scripts(name))
+                copy_file(script, prefix.paths.scripts(name))
                 saved.append(f"$LAGO_PREFIX_PATH/scripts/{name}")
             if scripts:
                 metadata["deploy-scripts"] = saved

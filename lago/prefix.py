@@ -17,7 +17,7 @@ from typing import IO, Any
 from lago.collect import collect_from_vms, prepare_output_dir
 from lago.config import config
 from lago.deploy import LagoDeployError, expanded_scripts, run_scripts, scripts_of
-from lago.errors import LagoException
+from lago.errors import LagoException, why
 from lago.fileio import atomic_write
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
@@ -138,8 +138,7 @@ class Prefix:
                 raise PrefixError(
                     f"Could not create prefix at {self.prefix}: {err.strerror}"
                 ) from err
-            with open(self.paths.uuid(), "w") as stream:
-                stream.write(uuid_mod.uuid1().hex)
+            atomic_write(self.paths.uuid(), uuid_mod.uuid1().hex)
             self._create_ssh_keys()
             open(self.paths.prefix_lagofile(), "w").close()
 
@@ -154,7 +153,8 @@ class Prefix:
             )  # fmt: skip
             if result.code:
                 raise PrefixError(
-                    f"Failed to create ssh keys at {key}: {result.err.strip()}"
+                    f"Failed to create ssh keys at {key}: "
+                    f"ssh-keygen: {why(result.err, 'ssh-keygen')}"
                 )
             os.chmod(key, 0o600)
             os.chmod(self.paths.ssh_id_rsa_pub(), 0o600)

@@ -11,7 +11,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-from lago.errors import LagoException
+from lago.errors import LagoException, ToolError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -112,6 +112,27 @@ def run_command_with_validation(
     if result.code and fail_on_error:
         raise LagoException(f"{msg}\n{result.err.strip()}")
     return result
+
+
+def tool_error(
+    tool: str,
+    result: CommandStatus | str,
+    *,
+    vm: str | None = None,
+    disk: str | None = None,
+    kind: type[ToolError] = ToolError,
+) -> ToolError:
+    """The one-line error for a failed ``tool``; its whole output (a
+    :class:`CommandStatus` or the text of an error) goes to the debug log,
+    and so to the prefix's ``lago.log``."""
+    if isinstance(result, CommandStatus):
+        # stderr, then stdout, as separate paragraphs
+        output = "\n\n".join(part for part in (result.err, result.out) if part.strip())
+        LOGGER.debug("%s exited %d; its output:\n%s", tool, result.code, output)
+    else:
+        output = result
+        LOGGER.debug("%s failed:\n%s", tool, output)
+    return kind(tool, output, vm=vm, disk=disk)
 
 
 def service_is_enabled(name: str) -> bool:

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lago.errors import LagoException
-from lago.process import CommandStatus, run_command
+from lago.process import CommandStatus, run_command, tool_error
 
 
 def info_command(
@@ -110,9 +109,7 @@ def get_qemu_info(
     result = run_command(info_command(path, backing_chain))
     if result.code:
         if fail_on_error:
-            raise LagoException(
-                f"qemu-img info failed for {path}: {result.err.strip()}"
-            )
+            raise tool_error("qemu-img info", result, disk=path)
         return [] if backing_chain else {}
     return json.loads(result.out)
 
@@ -150,7 +147,7 @@ def qemu_rebase(
     cmd.append(target)
     result = run_command(cmd)
     if result.code and fail_on_error:
-        raise LagoException(f"qemu-img rebase of {target} failed: {result.err.strip()}")
+        raise tool_error("qemu-img rebase", result, disk=target)
     return result
 
 
@@ -158,9 +155,7 @@ def cp(input_file: str, output_file: str, fail_on_error: bool = True) -> Command
     """Copy keeping sparseness (``cp --sparse=always``)."""
     result = run_command(["cp", "--sparse=always", input_file, output_file])
     if result.code and fail_on_error:
-        raise LagoException(
-            f"Failed to copy {input_file} to {output_file}: {result.err.strip()}"
-        )
+        raise tool_error(f"cp to {output_file}", result, disk=input_file)
     return result
 
 
@@ -179,7 +174,7 @@ def sparse(
         ]
     )
     if result.code and fail_on_error:
-        raise LagoException(f"Failed to sparsify {input_file}: {result.err.strip()}")
+        raise tool_error("virt-sparsify", result, disk=input_file)
     return result
 
 
@@ -192,7 +187,7 @@ def compress(
     ]  # fmt: skip
     result = run_command(cmd)
     if result.code and fail_on_error:
-        raise LagoException(f"Failed to compress {input_file}: {result.err.strip()}")
+        raise tool_error("xz", result, disk=input_file)
     return result
 
 
@@ -217,9 +212,7 @@ def export_copy(
     cmd += [src, dst]
     result = run_command(cmd)
     if result.code:
-        raise LagoException(
-            f"Failed to copy {src} to {dst} with qemu-img convert: {result.err.strip()}"
-        )
+        raise tool_error(f"qemu-img convert to {dst}", result, disk=src)
     return result
 
 
@@ -231,7 +224,5 @@ def create_overlay(
     cmd += ["-b", backing_file, path]
     result = run_command(cmd)
     if result.code and fail_on_error:
-        raise LagoException(
-            f"Failed to create overlay {path} over {backing_file}: {result.err.strip()}"
-        )
+        raise tool_error(f"qemu-img create over {backing_file}", result, disk=path)
     return result

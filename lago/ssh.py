@@ -1,8 +1,10 @@
 """SSH access to the VMs: commands, scripts, interactive shells, SCP copies.
 
-Every function connects to ``ip_addr`` with paramiko, accepting unknown host
-keys (the VMs are throw-away), as ``username`` with the private key file
-``ssh_key`` and/or ``password``. Connection attempts are retried (config
+Every function connects to ``ip_addr`` with paramiko as ``username`` with the
+private key file ``ssh_key`` and/or ``password``. With a prefix's key, the
+VM's host key is recorded in that prefix's ``known_hosts`` at the first
+connection and must not change after (:class:`LagoSSHHostKeyError`); with
+any other key, unknown host keys are accepted, as the original did. Connection attempts are retried (config
 ``ssh_tries``, each bounded by ``ssh_timeout``) and start at least a second
 apart. The ``port`` keyword (default 22) is our addition, for hosts and tests
 that listen elsewhere.
@@ -35,6 +37,7 @@ from lago._ssh_channel import (
 from lago._ssh_connect import (
     ATTEMPT_SPACING,
     LagoSSHError,
+    LagoSSHHostKeyError,
     LagoSSHSessionError,
     LagoSSHTimeoutError,
     PathLike,
@@ -50,6 +53,7 @@ from lago.process import CommandStatus
 __all__ = [
     "LagoSSHCopyError",
     "LagoSSHError",
+    "LagoSSHHostKeyError",
     "LagoSSHSessionError",
     "LagoSSHTimeoutError",
     "LagoSSHTimeoutException",

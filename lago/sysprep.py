@@ -13,14 +13,14 @@ from typing import Any
 
 import jinja2
 
-from lago.errors import LagoException
+from lago.errors import ToolError
 from lago.naming import ipv4_to_mac
-from lago.process import run_command
+from lago.process import run_command, tool_error
 
 LOGGER = logging.getLogger(__name__)
 
 
-class SysprepError(LagoException):
+class SysprepError(ToolError):
     pass
 
 
@@ -84,7 +84,5 @@ def sysprep(
         env.setdefault("LIBGUESTFS_BACKEND", backend)
         result = run_command(cmd, env=env)
     if result.code:
-        raise SysprepError(
-            f"Failed to bootstrap {disk}\ncommand:{' '.join(cmd)}\n"
-            f"stdout:{result.out}\nstderr:{result.err}"
-        )
+        vm = kwargs.get("hostname")
+        raise tool_error("virt-sysprep", result, vm=vm, disk=disk, kind=SysprepError)

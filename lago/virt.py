@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from lago import snapshots
+from lago import snapshot_host_keys, snapshots
 from lago.bootstrap import bootstrap_vms
 from lago.errors import LagoLookupError, LagoUserException
 from lago.fileio import atomic_write
@@ -248,6 +248,7 @@ class VirtEnv:
         snapshots.check_create_all([vm.spec for vm in vms], name)
         with LogTask("Create VMs snapshots"):
             invoke_in_parallel(lambda vm: vm.create_snapshot(name), vms)
+        snapshot_host_keys.save(self.prefix.paths, name)
 
     def revert_snapshots(self, name: str) -> None:
         """Every VM back to snapshot ``name``, in parallel; VMs that ran are
@@ -256,6 +257,7 @@ class VirtEnv:
         snapshots.check_revert_all([vm.spec for vm in vms], name)
         with LogTask("Revert VMs snapshots"):
             invoke_in_parallel(lambda vm: vm.revert_snapshot(name), vms)
+        snapshot_host_keys.restore(self.prefix.paths, name)
 
     # -- persistence ----------------------------------------------------------
     def save(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lago import brctl
-from lago.errors import LagoException
+from lago.errors import LagoException, why
 from lago.fileio import atomic_write
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.network_xml import network_xml
@@ -109,7 +109,15 @@ class Network:
     def start(self, attempts: int = 5, timeout: float = 2) -> None:
         if self.alive():
             return
-        net = self.libvirt_con.networkCreateXML(self._libvirt_xml())
+        import libvirt
+
+        try:
+            net = self.libvirt_con.networkCreateXML(self._libvirt_xml())
+        except libvirt.libvirtError as err:
+            LOGGER.debug("libvirt could not create network %s:\n%s", self.name(), err)
+            raise LagoNetworkError(
+                f"libvirt failed to create network {self.name()}: {why(str(err))}"
+            ) from err
         for _ in range(attempts):
             if net.isActive():
                 return

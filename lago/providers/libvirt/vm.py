@@ -14,7 +14,7 @@ from typing import Any
 
 from lago import dns_names, nocloud, sysprep
 from lago.config import config
-from lago.errors import LagoException, LagoUserException
+from lago.errors import LagoException, LagoUserException, why
 from lago.guest_prep import GuestSpec
 from lago.naming import ipv4_to_mac
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
@@ -150,7 +150,8 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
             dom.resume()
 
     def _start_error(self, err: Any) -> LagoException:
-        message = str(err).strip().splitlines()[0]
+        LOGGER.debug("libvirt could not start %s:\n%s", self.vm.name(), err)
+        message = f"libvirt: {why(str(err))}"
         if "Cannot access storage file" in message or "Permission denied" in message:
             return LagoUserException(
                 f"Failed to start VM {self.vm.name()}: {message}",

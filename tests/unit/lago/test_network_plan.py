@@ -183,7 +183,8 @@ def test_static_ips_move_into_the_leased_subnet(
     store: SubnetStore, uuid_path: str
 ) -> None:
     nets: dict[str, Any] = {"lago": {}}
-    domains = {"vm0": {"nics": [{"net": "lago", "ip": "192.168.123.45"}]}}
+    # as the original: an address of the leasable range keeps its last octet
+    domains = {"vm0": {"nics": [{"net": "lago", "ip": "192.168.220.45"}]}}
     plan(domains, nets, store, uuid_path)
     assert domains["vm0"]["nics"][0]["ip"] == "192.168.200.45"
 
@@ -448,7 +449,21 @@ def test_validation_errors(
 
 
 # errors found once the subnets are leased: the leases must be given back
+AUTO_SUBNET = (
+    "is outside the subnet of network a [192.168.200.0/24 - 192.168.255.0/24, "
+    "one /24 leased at init]; give an address in that range, 0.0.0.<n>, or a gw"
+)
 AFTER_LEASING = [
+    (
+        {"vm0": {"nics": [{"net": "a", "ip": "10.0.0.5"}]}},
+        {"a": {}},
+        f"vm0:nic0's IP [10.0.0.5] {AUTO_SUBNET}",
+    ),
+    (
+        {"vm0": {"nics": [{"net": "a", "ip": "192.168.123.45"}]}},
+        {"a": {}},
+        f"vm0:nic0's IP [192.168.123.45] {AUTO_SUBNET}",
+    ),
     (
         {"vm0": {"nics": [{"net": "a", "ip": "192.168.211.5"}]}},
         {"a": {"gw": "192.168.210.1"}},
