@@ -11,7 +11,7 @@ from typing import Any
 
 import paramiko
 
-from lago import _ssh_reuse
+from lago import _ssh_jump, _ssh_reuse
 from lago._ssh_keys import load_private_key
 from lago.config import config
 from lago.errors import ConfigError, LagoUserException
@@ -92,8 +92,15 @@ def _load_key(path: PathLike | None) -> paramiko.PKey | None:
         raise LagoSSHError(f"Cannot use SSH key {path}: {reason}") from err
 
 
-def open_port(target: Target, tcp_timeout: float) -> socket.socket:
-    """A TCP connection to the SSH port: the cheap test before any key work."""
+def open_port(target: Target, tcp_timeout: float) -> socket.socket | paramiko.Channel:
+    """A TCP connection to the SSH port: the cheap test before any key work.
+
+    With a remote libvirt host, the guest's address is only reachable from
+    that host: the connection is a channel through the SSH jump to it.
+    """
+    jump = _ssh_jump.configured_jump()
+    if jump is not None:
+        return _ssh_jump.open_channel(jump, target.ip_addr, target.port, tcp_timeout)
     return socket.create_connection((target.ip_addr, target.port), tcp_timeout)
 
 
