@@ -126,11 +126,25 @@ _LOCK = threading.Lock()
 _CLIENTS: dict[JumpHost, paramiko.SSHClient] = {}
 
 
+class _WarnUnknownHost(paramiko.MissingHostKeyPolicy):
+    """Accept a host that known_hosts does not list, saying so in the log."""
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        LOGGER.warning(
+            "SSH jump: %s is not in your known_hosts; accepting its %s key %s",
+            hostname,
+            key.get_name(),
+            key.get_fingerprint().hex(),
+        )
+
+
 def _login(jump: JumpHost, timeout: float) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     client.load_system_host_keys()  # a known host whose key changed is refused
     if jump.verify:
-        client.set_missing_host_key_policy(paramiko.WarningPolicy())
+        client.set_missing_host_key_policy(_WarnUnknownHost())
     else:
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     try:
