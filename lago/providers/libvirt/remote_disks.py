@@ -23,7 +23,7 @@ from lago import disks as disks_mod
 from lago.config import config
 from lago.providers.libvirt import pool as lvpool
 from lago.providers.libvirt import utils as lvutils
-from lago.providers.libvirt.remote_store import RemoteTemplateStore
+from lago.providers.libvirt.remote_store import STORE_POOL, RemoteTemplateStore
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class PrefixStorage:
     url: str
     uuid: str
     root: str = lvpool.DEFAULT_POOL_ROOT
+    store_pool: str = STORE_POOL
+    store_path: str = ""
 
     @property
     def host(self) -> str:
@@ -81,12 +83,8 @@ class PrefixStorage:
         return lvpool.ensure_pool(self.conn, self.pool_name, path, self.host)
 
     def store(self) -> RemoteTemplateStore:
-        section = config.get_section("remote") or {}
-        return RemoteTemplateStore(
-            self.conn,
-            self.host,
-            path=str(section.get("store_path") or RemoteTemplateStore.path),
-        )
+        path = self.store_path or f"{self.root}/{self.store_pool}"
+        return RemoteTemplateStore(self.conn, self.host, self.store_pool, path)
 
     def _record(self, disk: dict[str, Any], vol: Any) -> dict[str, Any]:
         return {
@@ -170,5 +168,11 @@ def storage_for(uuid: str) -> PrefixStorage | None:
     if not is_remote(url):
         return None
     section = config.get_section("remote") or {}
-    root = str(section.get("pool_root") or lvpool.DEFAULT_POOL_ROOT)
-    return PrefixStorage(lvutils.configured_connection(uuid), url, uuid, root)
+    return PrefixStorage(
+        lvutils.configured_connection(uuid),
+        url,
+        uuid,
+        root=str(section.get("pool_root") or lvpool.DEFAULT_POOL_ROOT),
+        store_pool=str(section.get("store_pool") or STORE_POOL),
+        store_path=str(section.get("store_path") or ""),
+    )

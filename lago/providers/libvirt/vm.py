@@ -20,7 +20,7 @@ from lago.naming import ipv4_to_mac
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
-from lago.providers.libvirt import remote_disks, vm_compat
+from lago.providers.libvirt import remote_disks, remote_export, vm_compat
 from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
@@ -346,13 +346,21 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
             {**disk, "path": expand_path(disk["path"], prefix_path)}
             for disk in self.vm.spec.get("disks", [])
         ]
-        manager = VMExportManager(
-            disks, dst_dir or ".", compress, with_threads, *args, standalone=standalone,
-            **kwargs,
-        )  # fmt: skip
-        if collect_only:
-            return manager.collect_paths()
-        return manager.export()
+        remote = self._remote_storage()
+        if remote is None or collect_only:
+            manager = VMExportManager(
+                disks, dst_dir or ".", compress, with_threads, *args,
+                standalone=standalone, **kwargs,
+            )  # fmt: skip
+            return manager.collect_paths() if collect_only else manager.export()
+        # volumes of a remote host: downloaded first, exported from here
+        images = self._env.prefix.paths.images()
+        with remote_export.staged_disks(remote.conn, disks, images) as local:
+            manager = VMExportManager(
+                local, dst_dir or ".", compress, with_threads, *args,
+                standalone=standalone, **kwargs,
+            )  # fmt: skip
+            return manager.export()
 
     # -- snapshots -----------------------------------------------------------
     def prefix_path(self) -> str:
