@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import uuid as uuid_mod
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,14 +219,16 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
     rconn = _open(REMOTE_URL)
     uuids: list[str] = []
     try:
+        runners = []
         for name in ("one", "two"):
             (lago.cwd / name).mkdir()
             write_init_file(lago.cwd / name, ONE_VM)
-            lago("--workdir-path", str(lago.cwd / name / ".lago"), "init",
-                 str(lago.cwd / name / "LagoInitFile"))  # fmt: skip
+            runners.append(LagoRunner(cwd=lago.cwd / name, env=lago.env))
+            runners[-1]("init", timeout=900)
             prefix = lago.cwd / name / ".lago" / "default"
             uuids.append((prefix / "uuid").read_text().strip())
         one = lago.cwd / "one" / ".lago" / "default"
+        run = runners[0]
         # nothing of the disks is local; the spec says where each one lives
         assert not list((one / "images").glob("*.qcow2"))
         spec = json.loads((one / "virt" / "vm-vm01").read_text())
@@ -245,30 +248,41 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
             disk = by_name[disk_name]
             assert (disk["pool"], disk["volume"]) == (pool_name, volume)
             assert disk["path"] == pool.storageVolLookupByName(volume).path()
-        # one template image (and its marker) for both prefixes
-        store = rconn.storagePoolLookupByName("lago-store")
-        tiny = [v for v in store.listVolumes() if "_tiny_" in v]
-        assert len([v for v in tiny if not v.endswith(".sha1")]) == 1
+        # one template image (and its hash marker) for both prefixes
+        bases = {
+            rconn.storageVolLookupByPath(disk["path"]).XMLDesc(0)
+            .split("<backingStore>")[1].split("<path>")[1].split("<")[0]
+            for disk in (
+                json.loads((prefix / "virt" / "vm-vm01").read_text())["disks"][0]
+                for prefix in (one, lago.cwd / "two" / ".lago" / "default")
+            )
+        }  # fmt: skip
+        assert len(bases) == 1
+        base = rconn.storageVolLookupByPath(bases.pop())
+        store = base.storagePoolLookupByVolume()
+        assert store.name() == "lago-store"
+        tiny = [v for v in store.listVolumes() if v.startswith(base.name())]
+        assert sorted(tiny) == [base.name(), base.name() + ".sha1"]
 
-        work = ["--workdir-path", str(lago.cwd / "one" / ".lago")]
-        lago(*work, "start", timeout=900)
+        run("start", timeout=900)
         dom = rconn.lookupByName(f"{uuids[0][:8]}-vm01")
         assert dom.state()[0] == 1  # running
         sources = [
-            line.split("'")[1] for line in dom.XMLDesc(0).splitlines()
-            if "<source file=" in line
-        ]  # fmt: skip
+            disk.find("source").get("file")
+            for disk in ET.fromstring(dom.XMLDesc(0)).iterfind("devices/disk")
+        ]
         assert sources == [by_name[n]["path"] for n in ("root", "scratch", "lago-seed")]
 
         # snapshots are refused there with one line, and change nothing
-        proc = lago(*work, "snapshot", "s1", check=False)
+        before = (one / "virt" / "vm-vm01").read_text()
+        proc = run("snapshot", "s1", check=False)
         assert proc.returncode != 0
-        assert "not supported on a remote libvirt host" in proc.stderr
-        assert "snapshots" not in json.loads((one / "virt" / "vm-vm01").read_text())
+        assert "snapshots are not supported on a remote libvirt host" in proc.stderr
+        assert (one / "virt" / "vm-vm01").read_text() == before
 
-        lago(*work, "stop")
+        run("stop")
         exported = lago.cwd / "exported"
-        lago(*work, "export", "--dst-dir", str(exported), timeout=900)
+        run("export", "--dst-dir", str(exported), timeout=900)
         info = json.loads(
             subprocess.run(
                 ["qemu-img", "info", "--output=json", str(exported / "vm01_root.qcow2")],
@@ -277,10 +291,11 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
         )  # fmt: skip
         assert info["format"] == "qcow2" and "backing-filename" not in info
 
-        for name in ("one", "two"):
-            lago("--workdir-path", str(lago.cwd / name / ".lago"), "destroy", "-y")
+        for runner in runners:
+            runner("destroy", "-y")
         assert _remote_leftovers(rconn, uuids) == []
-        assert len([v for v in store.listVolumes() if "_tiny_" in v]) == len(tiny)
+        # the store keeps the template for the next environment
+        assert sorted(v for v in store.listVolumes() if v in tiny) == sorted(tiny)
     finally:
         _purge_remote(rconn, uuids)
         rconn.close()
