@@ -281,15 +281,22 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
         assert (one / "virt" / "vm-vm01").read_text() == before
 
         run("stop")
-        exported = lago.cwd / "exported"
-        run("export", "--dst-dir", str(exported), timeout=900)
-        info = json.loads(
-            subprocess.run(
-                ["qemu-img", "info", "--output=json", str(exported / "vm01_root.qcow2")],
-                capture_output=True, text=True, check=True,
-            ).stdout
-        )  # fmt: skip
-        assert info["format"] == "qcow2" and "backing-filename" not in info
+        # export downloads the volumes: layered on ./<template>:<version> as
+        # locally, or standalone
+        version = by_name["root"]["metadata"]["version"]
+        for flags, backing in (([], f"./tiny:{version}"), (["--standalone"], None)):
+            exported = lago.cwd / f"exported{len(flags)}"
+            run("export", *flags, "--dst-dir", str(exported), timeout=900)
+            info = json.loads(
+                subprocess.run(
+                    ["qemu-img", "info", "--output=json", str(exported / "vm01_root.qcow2")],
+                    capture_output=True, text=True, check=True,
+                ).stdout
+            )  # fmt: skip
+            assert info["format"] == "qcow2"
+            assert info.get("backing-filename") == backing
+            assert (exported / "vm01_scratch.qcow2.hash").is_file()
+        assert not list((one / "images").glob(".remote-export-*"))
 
         for runner in runners:
             runner("destroy", "-y")

@@ -318,3 +318,87 @@ def test_remote_url_storage_uses_the_config(monkeypatch: pytest.MonkeyPatch) -> 
     assert storage.store().pool_name == "s"
     assert storage.store().path == "/big/s"
     assert os.fspath(storage.pool_name) == "lago-" + "u" * 32
+
+
+# -- the seams: prefix destroy, snapshots ------------------------------------------
+
+
+class _Storage:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.destroyed = 0
+        self.error = error
+
+    def destroy(self) -> None:
+        self.destroyed += 1
+        if self.error:
+            raise self.error
+
+
+def _prefix(tmp_path: Path):
+    from lago.prefix import Prefix
+
+    (tmp_path / "uuid").write_text("u" * 32)
+    return Prefix(str(tmp_path))
+
+
+def test_prefix_destroy_removes_the_remote_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lago import prefix as prefix_mod
+
+    storage = _Storage()
+    asked = []
+    monkeypatch.setattr(
+        prefix_mod, "storage_for", lambda uuid: asked.append(uuid) or storage
+    )
+    (tmp_path / "p").mkdir()
+    _prefix(tmp_path / "p").destroy()
+    assert asked == ["u" * 32] and storage.destroyed == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_prefix_destroy_goes_on_when_the_host_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lago import prefix as prefix_mod
+
+    storage = _Storage(lvpool.PoolError("Cannot connect"))
+    monkeypatch.setattr(prefix_mod, "storage_for", lambda _uuid: storage)
+    (tmp_path / "p").mkdir()
+    _prefix(tmp_path / "p").destroy()
+    assert storage.destroyed == 1 and not (tmp_path / "p").exists()
+    assert "Could not delete the prefix's remote volumes: Cannot connect" in caplog.text
+
+
+def _provider():
+    from types import SimpleNamespace
+
+    from lago.providers.libvirt.vm import LocalLibvirtVMProvider
+
+    provider = object.__new__(LocalLibvirtVMProvider)
+    provider._env = SimpleNamespace(uuid="u" * 32)
+    provider.vm = SimpleNamespace(name=lambda: "vm01")
+    return provider
+
+
+def test_snapshots_are_refused_on_a_remote_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lago.providers.libvirt.vm import LagoSnapshotError
+
+    monkeypatch.setattr(
+        remote_disks, "env_libvirt_url", lambda _u: "qemu+ssh://far/system"
+    )
+    provider = _provider()
+    with pytest.raises(
+        LagoSnapshotError,
+        match="VM vm01: snapshots are not supported on a remote libvirt host \\(far\\)",
+    ):
+        provider.create_snapshot("s1")
+    with pytest.raises(LagoSnapshotError):
+        provider.revert_snapshot("s1")
+
+
+def test_snapshots_are_not_refused_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(remote_disks, "env_libvirt_url", lambda _u: "qemu:///system")
+    _provider()._refuse_remote_snapshot()
