@@ -23,6 +23,7 @@ from lago.initfile import InitFile
 from lago.log_utils import LogTask
 from lago.network_plan import plan_networks
 from lago.parallel import invoke_in_parallel
+from lago.providers.libvirt.remote_disks import PrefixStorage, storage_for
 from lago.rollback import RollbackContext
 from lago.spec_data import deepcopy
 from lago.subnet_lease import SubnetStore
@@ -35,16 +36,22 @@ __all__ = ["TemplateSource", "populate"]
 
 
 def _create_vm_disks(
-    prefix: Any, vm_name: str, spec: dict[str, Any], templates: TemplateSource
+    prefix: Any,
+    vm_name: str,
+    spec: dict[str, Any],
+    templates: TemplateSource,
+    remote: PrefixStorage | None = None,
 ) -> None:
     ctx = disks_mod.DiskContext(
         vm_name=vm_name, paths=prefix.paths, resolve_template=templates
     )
+    # a remote libvirt host gets volumes in its pools instead of files here
+    create = remote.create_disk if remote else disks_mod.create_disk
     with LogTask(f"Create disks for VM {vm_name}"):
         made = []
         for disk in spec.get("disks", []):
             with LogTask(f"Create disk {disk['name']}"):
-                made.append(disks_mod.create_disk(ctx, disk))
+                made.append(create(ctx, disk))
         spec["disks"] = made
 
 
@@ -82,8 +89,15 @@ def populate(
         rollback.prependDefer(store.release, list(plan.subnets))
         os.makedirs(prefix.paths.images(), exist_ok=True)
         names = list(domains)
+        with open(prefix.paths.uuid()) as stream:
+            remote = storage_for(stream.read().strip())
+        if remote is not None:
+            rollback.prependDefer(remote.destroy)
         invoke_in_parallel(
-            lambda name: _create_vm_disks(prefix, name, domains[name], templates), names
+            lambda name: _create_vm_disks(
+                prefix, name, domains[name], templates, remote
+            ),
+            names,
         )
         _copy_deploy_scripts(prefix, domains)
         env_class = getattr(prefix, "VIRT_ENV_CLASS", VirtEnv)

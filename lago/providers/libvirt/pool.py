@@ -1,0 +1,277 @@
+"""Libvirt storage pools and volumes: make, fill, read and remove them.
+
+Everything goes through the libvirt connection only (pool and volume APIs,
+streams for the bytes), so it works the same on a daemon of this machine and
+on one reached over ``qemu+ssh://`` or ``qemu+tcp://`` with nothing shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from lago.errors import LagoUserException
+
+LOGGER = logging.getLogger(__name__)
+
+#: where pools live on the libvirt host unless configured otherwise
+DEFAULT_POOL_ROOT = "/var/lib/libvirt/images"
+
+
+class PoolError(LagoUserException):
+    """A pool or volume cannot be made, filled or read on the libvirt host."""
+
+
+def reason(err: BaseException) -> str:
+    """The first line of a libvirt error, for a one-line message."""
+    return (str(err).strip().splitlines() or ["unknown error"])[0]
+
+
+def pool_xml(name: str, path: str) -> str:
+    """A ``dir`` pool named ``name`` at ``path`` on the libvirt host."""
+    root = ET.Element("pool", type="dir")
+    ET.SubElement(root, "name").text = name
+    target = ET.SubElement(root, "target")
+    ET.SubElement(target, "path").text = path
+    return ET.tostring(root, encoding="unicode")
+
+
+def volume_xml(
+    name: str, capacity: int, fmt: str, backing: tuple[str, str] | None = None
+) -> str:
+    """A volume of ``capacity`` bytes; ``backing`` is (path, format) of the
+    read-only volume a qcow2 overlay writes over."""
+    root = ET.Element("volume")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "capacity", unit="bytes").text = str(capacity)
+    target = ET.SubElement(root, "target")
+    ET.SubElement(target, "format", type=fmt)
+    if backing is not None:
+        store = ET.SubElement(root, "backingStore")
+        ET.SubElement(store, "path").text = backing[0]
+        ET.SubElement(store, "format", type=backing[1])
+    return ET.tostring(root, encoding="unicode")
+
+
+def lookup_pool(conn: Any, name: str) -> Any | None:
+    import libvirt
+
+    try:
+        return conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+            return None
+        raise PoolError(f"Cannot look up storage pool {name}: {reason(err)}") from err
+
+
+def ensure_pool(conn: Any, name: str, path: str, host: str) -> Any:
+    """Pool ``name`` active, defined (persistent) and built at ``path`` if new.
+
+    A pool another process defined meanwhile is used as found; one this call
+    defined and could not start is undefined again.
+    """
+    import libvirt
+
+    pool = lookup_pool(conn, name)
+    if pool is None:
+        try:
+            pool = conn.storagePoolDefineXML(pool_xml(name, path), 0)
+        except libvirt.libvirtError as err:
+            pool = lookup_pool(conn, name)  # a concurrent define won the race
+            if pool is None:
+                msg = f"Cannot make storage pool {name} at {path} on {host}: {reason(err)}"
+                raise PoolError(msg) from err
+        else:
+            try:
+                pool.build(0)
+                pool.create(0)
+            except libvirt.libvirtError as err:
+                with contextlib.suppress(libvirt.libvirtError):
+                    pool.undefine()
+                msg = f"Cannot make storage pool {name} at {path} on {host}: {reason(err)}"
+                raise PoolError(msg) from err
+            return pool
+    if not pool.isActive():
+        try:
+            pool.create(0)
+        except libvirt.libvirtError as err:
+            if pool.isActive():  # started by someone else meanwhile
+                return pool
+            msg = f"Cannot start storage pool {name} on {host}: {reason(err)}"
+            raise PoolError(msg) from err
+    return pool
+
+
+def delete_pool(conn: Any, name: str) -> None:
+    """Delete every volume of pool ``name``, its directory and the pool;
+    nothing happens if it does not exist."""
+    import libvirt
+
+    pool = lookup_pool(conn, name)
+    if pool is None:
+        return
+    LOGGER.debug("Deleting storage pool %s", name)
+    if pool.isActive():
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.refresh(0)
+        for vol in pool.listAllVolumes(0):
+            delete_volume(vol)
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.destroy()
+    with contextlib.suppress(libvirt.libvirtError):
+        pool.delete(0)  # removes the (now empty) directory
+    with contextlib.suppress(libvirt.libvirtError):
+        pool.undefine()
+
+
+def lookup_volume(pool: Any, name: str) -> Any | None:
+    import libvirt
+
+    try:
+        return pool.storageVolLookupByName(name)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None
+        raise PoolError(f"Cannot look up volume {name}: {reason(err)}") from err
+
+
+def delete_volume(vol: Any) -> None:
+    """Delete ``vol``; one already gone is fine."""
+    import libvirt
+
+    try:
+        vol.delete(0)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+            LOGGER.warning("Could not delete volume %s: %s", vol.name(), reason(err))
+
+
+def check_space(pool: Any, needed: int, host: str) -> None:
+    """One line naming the pool and host when ``needed`` bytes do not fit."""
+    import libvirt
+
+    with contextlib.suppress(libvirt.libvirtError):
+        pool.refresh(0)
+    available = int(pool.info()[3])
+    if available < needed:
+        raise PoolError(
+            f"Not enough space in storage pool {pool.name()} on {host}: "
+            f"{needed} bytes needed, {available} free"
+        )
+
+
+def create_volume(pool: Any, xml: str, host: str) -> Any:
+    import libvirt
+
+    name = ET.fromstring(xml).findtext("name")
+    try:
+        return pool.createXML(xml, 0)
+    except libvirt.libvirtError as err:
+        msg = f"Cannot create volume {name} in pool {pool.name()} on {host}: {reason(err)}"
+        raise PoolError(msg) from err
+
+
+def _next_section(fd: int, size: int) -> tuple[bool, int]:
+    """(in data, length) of the section at the file offset of ``fd``."""
+    cur = os.lseek(fd, 0, os.SEEK_CUR)
+    if cur >= size:
+        return True, 0
+    try:
+        data = os.lseek(fd, cur, os.SEEK_DATA)
+    except OSError as err:
+        if err.errno != errno.ENXIO:
+            raise
+        data = size  # a hole up to the end of the file
+    if data > cur:
+        os.lseek(fd, cur, os.SEEK_SET)
+        return False, data - cur
+    hole = os.lseek(fd, cur, os.SEEK_HOLE)
+    os.lseek(fd, cur, os.SEEK_SET)
+    return True, hole - cur
+
+
+def upload(conn: Any, vol: Any, path: str) -> None:
+    """Send the file at ``path`` into ``vol``; holes travel as holes."""
+    import libvirt
+
+    size = os.path.getsize(path)
+    stream = conn.newStream(0)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        vol.upload(stream, 0, size, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+        stream.sparseSendAll(
+            lambda _s, nbytes, _o: os.read(fd, nbytes),
+            lambda _s, _o: _next_section(fd, size),
+            lambda _s, length, _o: os.lseek(fd, length, os.SEEK_CUR),
+            None,
+        )
+        stream.finish()
+    except (libvirt.libvirtError, OSError) as err:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        msg = f"Cannot upload {path} to volume {vol.name()}: {reason(err)}"
+        raise PoolError(msg) from err
+    finally:
+        os.close(fd)
+
+
+def _write_hole(fd: int, length: int) -> None:
+    os.ftruncate(fd, os.lseek(fd, length, os.SEEK_CUR))
+
+
+def download(conn: Any, vol: Any, path: str) -> None:
+    """Write the bytes of ``vol`` to a new file at ``path``, keeping holes."""
+    import libvirt
+
+    stream = conn.newStream(0)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        vol.download(stream, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+        stream.sparseRecvAll(
+            lambda _s, buf, _o: os.write(fd, buf),
+            lambda _s, length, _o: _write_hole(fd, length),
+            None,
+        )
+        stream.finish()
+    except (libvirt.libvirtError, OSError) as err:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        msg = f"Cannot download volume {vol.name()} to {path}: {reason(err)}"
+        raise PoolError(msg) from err
+    finally:
+        os.close(fd)
+
+
+def upload_file(conn: Any, pool: Any, name: str, path: str, host: str) -> Any:
+    """A new volume ``name`` with the bytes of ``path``; deleted again if the
+    upload fails, so that nothing half-written stays on the host."""
+    size = os.path.getsize(path)
+    check_space(pool, size, host)
+    vol = create_volume(pool, volume_xml(name, size, "raw"), host)
+    try:
+        upload(conn, vol, path)
+    except BaseException:
+        delete_volume(vol)
+        raise
+    return vol
+
+
+def read_small(conn: Any, vol: Any) -> bytes:
+    """The content of a small volume (a marker), read through a stream."""
+    import libvirt
+
+    stream = conn.newStream(0)
+    chunks: list[bytes] = []
+    try:
+        vol.download(stream, 0, 0, 0)
+        stream.recvAll(lambda _s, buf, _o: chunks.append(buf), None)
+        stream.finish()
+    except libvirt.libvirtError as err:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise PoolError(f"Cannot read volume {vol.name()}: {reason(err)}") from err
+    return b"".join(chunks)
