@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -113,22 +114,35 @@ def test_guest_addresses_have_no_route_from_here() -> None:
 
 
 def _console_shows_login(lago: LagoRunner, vm: str) -> bytes:
+    """What ``lago console`` shows until the guest's login prompt (or 120 s)."""
     command = f"{sys.executable} -m lago.cmd console {vm}"
     # script(1) gives virsh the terminal it needs; Ctrl-] (\x1d) detaches
     proc = subprocess.Popen(
         ["script", "-qec", command, "/dev/null"], cwd=lago.cwd, env=lago.env,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    assert proc.stdin is not None
-    time.sleep(3)
-    proc.stdin.write(b"\n")
-    proc.stdin.flush()
-    time.sleep(3)
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = bytearray()
+
+    def read() -> None:
+        while chunk := proc.stdout.read1(4096):  # type: ignore[union-attr]
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while b"login:" not in seen and time.monotonic() < deadline:
+        proc.stdin.write(b"\n")  # a getty prints its prompt again on Enter
+        proc.stdin.flush()
+        time.sleep(2)
     proc.stdin.write(b"\x1d")
     proc.stdin.flush()
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    return out
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    proc.stdin.close()
+    proc.stdout.close()
+    assert proc.returncode == 0, bytes(seen)
+    return bytes(seen)
 
 
 def _remote_pools() -> dict[str, list[str]]:
@@ -156,6 +170,14 @@ def test_two_vms_on_the_remote_host(lago: LagoRunner) -> None:
     for directory, url in ((one, ssh_url), (two, tcp)):
         directory.mkdir()
         write_init_file(directory, INIT.format(url=url))
+    # deploy and collect go through the jump too
+    (one / "deploy.sh").write_text("hostname > /root/deployed\n")
+    with_deploy = INIT.format(url=ssh_url).replace(
+        "  vm1:\n",
+        "  vm1:\n    metadata: {deploy-scripts: [deploy.sh]}\n"
+        "    artifacts: [/root/deployed]\n",
+    )
+    write_init_file(one, with_deploy)
     run_one = LagoRunner(cwd=one, env=lago.env)
     run_two = LagoRunner(cwd=two, env=lago.env)
     store_before = _remote_pools().get("lago-store", [])
@@ -196,6 +218,11 @@ def test_two_vms_on_the_remote_host(lago: LagoRunner) -> None:
         back = lago.cwd / "from-vm.txt"
         run_one("copy-from-vm", "vm1", "/root/got.txt", str(back))
         assert back.read_text() == "through the jump\n"
+
+        run_one("deploy", timeout=600)
+        collected = lago.cwd / "collected"
+        run_one("collect", "--output", str(collected), timeout=600)
+        assert (collected / "vm1" / "_root_deployed").read_text() == "vm1\n"
 
         status = run_one("status").stdout
         assert "vm0" in status and "vm1" in status
