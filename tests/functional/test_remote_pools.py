@@ -144,7 +144,8 @@ def test_pool_that_cannot_be_made_leaves_nothing(conn) -> None:
 # -- a whole environment on the remote daemon ----------------------------------
 
 
-def _remote_url() -> str | None:
+def _remote_urls() -> tuple[str, str] | None:
+    """(TCP URL, SSH URL with its key) of the sandbox's remote daemon."""
     try:
         values = dict(
             shlex.split(line)[0].split("=", 1)
@@ -153,17 +154,18 @@ def _remote_url() -> str | None:
         )
     except OSError:
         return None
-    url = values.get("LAGO_REMOTE_TCP_URL")
+    urls = (values.get("LAGO_REMOTE_TCP_URL"), values.get("LAGO_REMOTE_SSH_URL"))
     try:
-        _open(url).close()
+        _open(str(urls[0])).close()
     except Exception:
         return None
-    return url
+    return (str(urls[0]), str(urls[1]))
 
 
-REMOTE_URL = _remote_url()
+REMOTE_URLS = _remote_urls()
 needs_remote = pytest.mark.skipif(
-    REMOTE_URL is None, reason="no remote libvirtd (scripts/sandbox.sh start --remote)"
+    REMOTE_URLS is None,
+    reason="no remote libvirtd (scripts/sandbox.sh start --remote)",
 )
 
 ONE_VM = """\
@@ -212,11 +214,29 @@ def _purge_remote(rconn, uuids: list[str]) -> None:
         lvpool.delete_pool(rconn, prefix_pool_name(uuid))
 
 
+def _export(
+    run: LagoRunner, dst: Path, image: str, backing: str | None, *flags: str
+) -> None:
+    """Export, and check the image's format and backing file."""
+    run("export", *flags, "--dst-dir", str(dst), timeout=900)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", str(dst / image)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert info["format"] == "qcow2"
+    assert info.get("backing-filename") == backing
+    assert (dst / f"{image}.hash").is_file()
+
+
 @needs_remote
 def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
-    assert REMOTE_URL is not None
-    lago.env["LAGO_LIBVIRT_URL"] = REMOTE_URL
-    rconn = _open(REMOTE_URL)
+    assert REMOTE_URLS is not None
+    # lago goes through ssh (and its key reaches the guests through the
+    # host); the test looks at the daemon over TCP
+    lago.env["LAGO_LIBVIRT_URL"] = REMOTE_URLS[1]
+    rconn = _open(REMOTE_URLS[0])
     uuids: list[str] = []
     try:
         runners = []
@@ -273,29 +293,32 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
         ]
         assert sources == [by_name[n]["path"] for n in ("root", "scratch", "lago-seed")]
 
-        # snapshots are refused there with one line, and change nothing
-        before = (one / "virt" / "vm-vm01").read_text()
-        proc = run("snapshot", "s1", check=False)
-        assert proc.returncode != 0
-        assert "snapshots are not supported on a remote libvirt host" in proc.stderr
-        assert (one / "virt" / "vm-vm01").read_text() == before
-
         run("stop")
         # export downloads the volumes: layered on ./<template>:<version> as
         # locally, or standalone
         version = by_name["root"]["metadata"]["version"]
-        for flags, backing in (([], f"./tiny:{version}"), (["--standalone"], None)):
-            exported = lago.cwd / f"exported{len(flags)}"
-            run("export", *flags, "--dst-dir", str(exported), timeout=900)
-            info = json.loads(
-                subprocess.run(
-                    ["qemu-img", "info", "--output=json", str(exported / "vm01_root.qcow2")],
-                    capture_output=True, text=True, check=True,
-                ).stdout
-            )  # fmt: skip
-            assert info["format"] == "qcow2"
-            assert info.get("backing-filename") == backing
-            assert (exported / "vm01_scratch.qcow2.hash").is_file()
+        _export(run, lago.cwd / "layered", "vm01_root.qcow2", f"./tiny:{version}")
+
+        # a live snapshot: its layers are volumes of the prefix's pool
+        run("start", timeout=900)
+        run("shell", "vm01", "echo one > /root/marker && sync", timeout=900)
+        run("snapshot", "s1", timeout=900)
+        spec = json.loads((one / "virt" / "vm-vm01").read_text())
+        root = spec["disks"][0]
+        assert (root["pool"], root["volume"]) == (pool_name, "vm01_root.s1.qcow2")
+        pool.refresh(0)
+        assert {"vm01_root.s1.qcow2", "vm01_scratch.s1.qcow2"} <= set(
+            pool.listVolumes()
+        )
+        assert spec["snapshots"]["s1"][0]["volume"] == "vm01_root.qcow2"
+        run("shell", "vm01", "echo two > /root/marker && sync")
+        run("revert", "s1", timeout=900)
+        assert run("shell", "vm01", "cat /root/marker", timeout=900).stdout == "one\n"
+        run("stop")
+        # three layers (snapshot, disk, template) made one standalone image
+        _export(
+            run, lago.cwd / "standalone", "vm01_root.s1.qcow2", None, "--standalone"
+        )
         assert not list((one / "images").glob(".remote-export-*"))
 
         for runner in runners:

@@ -106,6 +106,21 @@ def ensure_pool(conn: Any, name: str, path: str, host: str) -> Any:
     return pool
 
 
+def pool_path(pool: Any) -> str:
+    """The directory of a ``dir`` pool on its host."""
+    return str(ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or "")
+
+
+def refresh(pool: Any) -> None:
+    """Let the pool see files the host made itself (a live snapshot's)."""
+    import libvirt
+
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError as err:
+        LOGGER.debug("Refreshing pool %s failed: %s", pool.name(), reason(err))
+
+
 def delete_pool(conn: Any, name: str) -> None:
     """Delete every volume of pool ``name``, its directory and the pool;
     nothing happens if it does not exist."""
@@ -137,6 +152,16 @@ def lookup_volume(pool: Any, name: str) -> Any | None:
         if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
             return None
         raise PoolError(f"Cannot look up volume {name}: {reason(err)}") from err
+
+
+def volume_by_path(conn: Any, path: str) -> Any:
+    """The volume at ``path`` on the host; one line if there is none."""
+    import libvirt
+
+    try:
+        return conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as err:
+        raise PoolError(f"No volume {path} on the host: {reason(err)}") from err
 
 
 def delete_volume(vol: Any) -> None:

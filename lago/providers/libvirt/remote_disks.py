@@ -41,8 +41,9 @@ def url_host(url: str) -> str:
 
 
 def env_libvirt_url(uuid: str) -> str:
-    """The libvirt URL of the environment ``uuid`` (the configured one)."""
-    del uuid  # one URL for every environment until environments have their own
+    """The libvirt URL of the environment ``uuid``: the configured one, which
+    the command line and the SDK set to the host the prefix recorded."""
+    del uuid  # the configuration already holds this environment's host
     return str(config.get("libvirt_url") or "")
 
 

@@ -120,6 +120,9 @@ class FakePool:
     def name(self) -> str:
         return self._name
 
+    def XMLDesc(self, _flags: int = 0) -> str:
+        return f"<pool type='dir'><name>{self._name}</name><target><path>{self.path}</path></target></pool>"
+
     def build(self, _flags: int) -> None:
         if self.conn.fail_build:
             raise FakeError("cannot create directory", libvirt.VIR_ERR_SYSTEM_ERROR)

@@ -370,35 +370,81 @@ def test_prefix_destroy_goes_on_when_the_host_is_gone(
     assert "Could not delete the prefix's remote volumes: Cannot connect" in caplog.text
 
 
-def _provider():
-    from types import SimpleNamespace
+class _VM:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.saved = 0
 
-    from lago.providers.libvirt.vm import LocalLibvirtVMProvider
+    def name(self) -> str:
+        return self.spec["name"]
 
-    provider = object.__new__(LocalLibvirtVMProvider)
-    provider._env = SimpleNamespace(uuid="u" * 32)
-    provider.vm = SimpleNamespace(name=lambda: "vm01")
-    return provider
-
-
-def test_snapshots_are_refused_on_a_remote_host(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from lago.providers.libvirt.vm import LagoSnapshotError
-
-    monkeypatch.setattr(
-        remote_disks, "env_libvirt_url", lambda _u: "qemu+ssh://far/system"
-    )
-    provider = _provider()
-    with pytest.raises(
-        LagoSnapshotError,
-        match="VM vm01: snapshots are not supported on a remote libvirt host \\(far\\)",
-    ):
-        provider.create_snapshot("s1")
-    with pytest.raises(LagoSnapshotError):
-        provider.revert_snapshot("s1")
+    def save(self) -> None:
+        self.saved += 1
 
 
-def test_snapshots_are_not_refused_locally(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(remote_disks, "env_libvirt_url", lambda _u: "qemu:///system")
-    _provider()._refuse_remote_snapshot()
+class _Provider:
+    def __init__(self, vm: _VM) -> None:
+        self.vm = vm
+        self.events: list[str] = []
+        self.running = False
+
+    def _get_domain(self) -> None:
+        return None
+
+    def defined(self) -> bool:
+        return self.running
+
+    def stop(self) -> None:
+        self.events.append("stop")
+
+    def start(self) -> None:
+        self.events.append("start")
+
+
+def test_remote_snapshot_of_a_stopped_vm_and_revert(image: str) -> None:
+    from lago.providers.libvirt import remote_snapshot
+
+    conn = FakeConn()
+    storage = remote_disks.PrefixStorage(conn, "qemu+tcp://far/system", "u" * 32)
+    root = storage.create_disk(
+        _ctx(image), {"type": "template", "name": "root", "dev": "vda",
+                      "format": "qcow2", "template_name": "tiny"},
+    )  # fmt: skip
+    seed = {"name": "lago-seed", "format": "iso", "path": "/x/seed.iso"}
+    vm = _VM({"name": "vm01", "disks": [dict(root), dict(seed)]})
+    provider = _Provider(vm)
+    remote_snapshot.create(provider, storage, "s1")
+    pool = conn.pools[f"lago-{'u' * 32}"]
+    layer = pool.vols["vm01_root.s1.qcow2"]
+    assert (layer.backing, layer.format) == (root["path"], "qcow2")
+    disks = vm.spec["disks"]
+    assert (disks[0]["path"], disks[0]["volume"]) == (layer.path(), layer.name())
+    assert disks[1] == seed  # the seed is read-only: not covered
+    assert vm.spec["snapshots"]["s1"] == [root] and vm.saved == 1
+    with pytest.raises(remote_snapshot.snapshots.SnapshotError, match="already exists"):
+        remote_snapshot.create(provider, storage, "s1")
+
+    layer.data = bytearray(b"written after s1")
+    provider.running = True
+    remote_snapshot.revert(provider, storage, "s1")
+    fresh = pool.vols["vm01_root.s1.qcow2"]
+    assert fresh is not layer and fresh.data == bytearray()
+    assert fresh.backing == root["path"]
+    assert provider.events == ["stop", "start"]
+
+
+def test_remote_snapshot_failure_leaves_no_volume(image: str) -> None:
+    from lago.providers.libvirt import remote_snapshot
+
+    conn = FakeConn()
+    storage = remote_disks.PrefixStorage(conn, "qemu+tcp://far/system", "u" * 32)
+    disk = {"type": "template", "format": "qcow2", "template_name": "tiny", "dev": "vd"}
+    made = [storage.create_disk(_ctx(image), {**disk, "name": n}) for n in ("a", "b")]
+    vm = _VM({"name": "vm01", "disks": made})
+    pool = conn.pools[f"lago-{'u' * 32}"]
+    # the second layer's backing volume vanished: its creation fails
+    pool.vols.pop("vm01_b.qcow2")
+    with pytest.raises(lvpool.PoolError):
+        remote_snapshot.create(_Provider(vm), storage, "s1")
+    assert sorted(pool.vols) == ["vm01_a.qcow2"]
+    assert "snapshots" not in vm.spec
