@@ -17,6 +17,7 @@ import pytest
 
 from lago.disks import DiskContext
 from lago.providers.libvirt import pool as lvpool
+from lago.providers.libvirt import volume_stream
 from lago.providers.libvirt.remote_disks import PrefixStorage, prefix_pool_name
 
 from .conftest import LIBVIRT_URL, LagoRunner, write_init_file
@@ -104,7 +105,7 @@ def test_pool_backend_on_sandbox_daemon(
             assert root["metadata"] == {"seed": "nocloud"}
         # the uploaded template reads back byte for byte
         back = tmp_path / "back.raw"
-        lvpool.download(conn, base, str(back))
+        volume_stream.download(conn, base, str(back))
         assert filecmp.cmp(back, image, shallow=False)
 
         empty = storages[0].create_disk(

@@ -18,6 +18,7 @@ from typing import Any
 
 from lago import qemu_img
 from lago.providers.libvirt import pool as lvpool
+from lago.providers.libvirt import volume_stream
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _stage(conn: Any, disk: dict[str, Any], staging: str) -> dict[str, Any]:
     layers, the template), each layer pointed at the copy below it."""
     vol = lvpool.volume_by_path(conn, disk["path"])
     local = os.path.join(staging, os.path.basename(disk["path"]))
-    lvpool.download(conn, vol, local)
+    volume_stream.download(conn, vol, local)
     upper = local
     backing = _backing_path(vol)
     while backing is not None:
@@ -56,7 +57,7 @@ def _stage(conn: Any, disk: dict[str, Any], staging: str) -> dict[str, Any]:
         name = below.name() if under is not None else _base_name(disk, below.name())
         copy = os.path.join(staging, name)
         if not os.path.exists(copy):
-            lvpool.download(conn, below, copy)
+            volume_stream.download(conn, below, copy)
         qemu_img.qemu_rebase(upper, copy, safe=False, backing_format=backing[1])
         upper, backing = copy, under
     return {**disk, "path": local}

@@ -11,7 +11,7 @@ import pytest
 
 from lago.disks import DiskContext, DiskError
 from lago.providers.libvirt import pool as lvpool
-from lago.providers.libvirt import remote_disks
+from lago.providers.libvirt import remote_disks, volume_stream
 from lago.providers.libvirt.remote_store import RemoteTemplateStore, volume_name
 
 from .fake_storage import FakeConn
@@ -77,12 +77,12 @@ def test_upload_sends_holes_as_holes(tmp_path: Path) -> None:
     _sparse_file(source)
     conn = FakeConn()
     pool = lvpool.ensure_pool(conn, "p", "/srv/p", "h")
-    vol = lvpool.upload_file(conn, pool, "v", str(source), "h")
+    vol = volume_stream.upload_file(conn, pool, "v", str(source), "h")
     assert bytes(vol.data) == source.read_bytes()
     assert conn.streams[-1].holes >= 1  # not 8 MiB of zeros on the wire
     assert conn.streams[-1].finished
     back = tmp_path / "back"
-    lvpool.download(conn, vol, str(back))
+    volume_stream.download(conn, vol, str(back))
     assert back.read_bytes() == source.read_bytes()
 
 
@@ -95,7 +95,7 @@ def test_failed_upload_leaves_no_volume(tmp_path: Path) -> None:
     with pytest.raises(
         lvpool.PoolError, match=r"Cannot upload .* to volume v: upload broke"
     ):
-        lvpool.upload_file(conn, pool, "v", str(source), "h")
+        volume_stream.upload_file(conn, pool, "v", str(source), "h")
     assert pool.vols == {}
 
 
@@ -106,7 +106,7 @@ def test_no_space_is_one_line_and_nothing_made(tmp_path: Path) -> None:
     pool = lvpool.ensure_pool(conn, "p", "/srv/p", "far")
     pool.available = 10
     with pytest.raises(lvpool.PoolError) as err:
-        lvpool.upload_file(conn, pool, "v", str(source), "far")
+        volume_stream.upload_file(conn, pool, "v", str(source), "far")
     assert str(err.value).count("\n") == 0
     assert "Not enough space in storage pool p on far" in str(err.value)
     assert pool.vols == {}
