@@ -6,6 +6,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shlex
 import subprocess
 import uuid as uuid_mod
@@ -330,3 +331,33 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
     finally:
         _purge_remote(rconn, uuids)
         rconn.close()
+
+
+@needs_remote
+def test_pool_that_cannot_be_made_fails_init_cleanly(lago: LagoRunner) -> None:
+    assert REMOTE_URLS is not None
+    lago.env["LAGO_LIBVIRT_URL"] = REMOTE_URLS[1]
+    # the host cannot make a directory there
+    lago.env["LAGO__REMOTE__POOL_ROOT"] = "/proc/lago-no-such-dir"
+    write_init_file(lago.cwd, ONE_VM)
+    proc = lago("init", check=False, timeout=900)
+    assert proc.returncode != 0
+    errors = [
+        line
+        for line in re.sub(r"\x1b\[[0-9;]*m", "", proc.stderr).splitlines()
+        if line.strip() and not re.match(r"^\s*[@#*-] ", line)
+    ]
+    assert len(errors) <= 2, proc.stderr  # the message, maybe a hint
+    match = re.match(
+        r"Cannot make storage pool (lago-[0-9a-f]{32}) at "
+        r"/proc/lago-no-such-dir/lago-[0-9a-f]{32} on ",
+        errors[0],
+    )
+    assert match, errors
+    # nothing half-made: no pool there, no prefix here
+    rconn = _open(REMOTE_URLS[0])
+    try:
+        assert match.group(1) not in _pool_names(rconn)
+    finally:
+        rconn.close()
+    assert not (lago.cwd / ".lago").exists()
