@@ -448,3 +448,43 @@ def test_remote_snapshot_failure_leaves_no_volume(image: str) -> None:
         remote_snapshot.create(_Provider(vm), storage, "s1")
     assert sorted(pool.vols) == ["vm01_a.qcow2"]
     assert "snapshots" not in vm.spec
+
+
+def test_export_stages_the_whole_chain(
+    tmp_path: Path, image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lago.providers.libvirt import remote_export, remote_snapshot
+
+    conn = FakeConn()
+    storage = remote_disks.PrefixStorage(conn, "qemu+tcp://far/system", "u" * 32)
+    root = storage.create_disk(
+        _ctx(image), {"type": "template", "name": "root", "dev": "vda",
+                      "format": "qcow2", "template_name": "tiny",
+                      "metadata": {"template": "tiny", "version": "v1"}},
+    )  # fmt: skip
+    vm = _VM({"name": "vm01", "disks": [dict(root)]})
+    remote_snapshot.create(_Provider(vm), storage, "s1")
+    conn.storageVolLookupByPath(vm.spec["disks"][0]["path"]).data = bytearray(b"top")
+    rebased = []
+    monkeypatch.setattr(
+        remote_export.qemu_img,
+        "qemu_rebase",
+        lambda target, base, safe, backing_format: rebased.append(
+            (os.path.basename(target), os.path.basename(base), backing_format)
+        ),
+    )
+    skipped = {"name": "lago-seed", "path": "/x/seed.iso", "skip-export": True}
+    with remote_export.staged_disks(
+        conn, [*vm.spec["disks"], skipped], str(tmp_path)
+    ) as local:
+        staging = Path(local[0]["path"]).parent
+        assert Path(local[0]["path"]).read_bytes() == b"top"
+        assert local[1] == skipped
+        assert sorted(p.name for p in staging.iterdir()) == [
+            "remote:tiny:v1", "vm01_root.qcow2", "vm01_root.s1.qcow2"
+        ]  # fmt: skip
+    assert rebased == [
+        ("vm01_root.s1.qcow2", "vm01_root.qcow2", "qcow2"),
+        ("vm01_root.qcow2", "remote:tiny:v1", "raw"),
+    ]
+    assert not staging.exists()
