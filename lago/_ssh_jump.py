@@ -14,6 +14,7 @@ with its ``keyfile=`` and ``no_verify=`` parameters; for ``qemu+tcp://`` and
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import logging
 import threading
@@ -142,8 +143,8 @@ class _WarnUnknownHost(paramiko.MissingHostKeyPolicy):
 
 def _login(jump: JumpHost, timeout: float) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
-    client.load_system_host_keys()  # a known host whose key changed is refused
     if jump.verify:
+        client.load_system_host_keys()  # a known host whose key changed is refused
         client.set_missing_host_key_policy(_WarnUnknownHost())
     else:
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -161,6 +162,13 @@ def _login(jump: JumpHost, timeout: float) -> paramiko.SSHClient:
             allow_agent=pkey is None,
             look_for_keys=pkey is None,
         )
+    except paramiko.BadHostKeyException as err:
+        client.close()
+        raise LagoSSHJumpError(
+            f"The libvirt host {jump} has another SSH host key than the one in "
+            "your known_hosts: refusing the jump to the VMs",
+            hint="check the host, then fix its known_hosts entry",
+        ) from err
     except paramiko.AuthenticationException as err:
         client.close()
         which = f"key {jump.key}" if jump.key else "your SSH keys"
@@ -222,6 +230,7 @@ def open_channel(
         ) from err
 
 
+@atexit.register
 def close_all() -> None:
     """Close every jump connection of this process."""
     with _LOCK:

@@ -106,8 +106,11 @@ ensure_keys() {
     mkdir -p "$STATE"
     chmod 0700 "$STATE"
     [[ -s "$KEY" ]] || ssh-keygen -q -t ed25519 -N '' -C lago-remote-client -f "$KEY"
-    [[ -s "$STATE/ssh_host_ed25519_key" ]] ||
+    if [[ ! -s "$STATE/ssh_host_ed25519_key" ]]; then
         ssh-keygen -q -t ed25519 -N '' -C lago-remote-host -f "$STATE/ssh_host_ed25519_key"
+        # a new host key: an entry for the old one would only get in the way
+        ssh-keygen -q -R "$PEER_IP" >/dev/null 2>&1 || true
+    fi
 }
 
 # every process left in the remote netns by a run whose holder died: its

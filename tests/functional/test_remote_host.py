@@ -131,39 +131,88 @@ def _console_shows_login(lago: LagoRunner, vm: str) -> bytes:
     return out
 
 
+def _remote_pools() -> dict[str, list[str]]:
+    """Every storage pool of the remote daemon and its volumes."""
+    url = REMOTE["LAGO_REMOTE_TCP_URL"]
+    pools = _virsh(url, "pool-list", "--all", "--name").stdout.split()
+    return {
+        pool: sorted(
+            line.split()[0] for line in _virsh(url, "vol-list", pool).stdout.splitlines()
+            if line.strip()
+        )
+        for pool in pools
+    }  # fmt: skip
+
+
+def _backing_of(url: str, path: str) -> str:
+    xml = _virsh(url, "vol-dumpxml", path).stdout
+    return xml.split("<backingStore>")[1].split("<path>")[1].split("</path>")[0]
+
+
 def test_two_vms_on_the_remote_host(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT.format(url=REMOTE["LAGO_REMOTE_SSH_URL"]))
-    lago("init", timeout=900)
+    tcp, ssh_url = REMOTE["LAGO_REMOTE_TCP_URL"], REMOTE["LAGO_REMOTE_SSH_URL"]
+    # two prefixes, one through each libvirt transport
+    one, two = lago.cwd / "one", lago.cwd / "two"
+    for directory, url in ((one, ssh_url), (two, tcp)):
+        directory.mkdir()
+        write_init_file(directory, INIT.format(url=url))
+    run_one = LagoRunner(cwd=one, env=lago.env)
+    run_two = LagoRunner(cwd=two, env=lago.env)
+    store_before = _remote_pools().get("lago-store", [])
+    run_one("init", timeout=900)
+    run_two("init", timeout=900)
     uuids = _uuids_under(lago.cwd)
+    assert len(uuids) == 2
     try:
+        # the template went into the host's store once, for both prefixes
+        pools = _remote_pools()
+        added = sorted(set(pools["lago-store"]) - set(store_before))
+        assert len(added) <= 2, added  # an image and its .sha1, or already there
+        roots = []
+        for uuid in uuids:
+            volumes = pools[f"lago-{uuid}"]
+            assert "vm0_root.qcow2" in volumes and "vm1_root.qcow2" in volumes
+            path = f"/var/lib/libvirt/images/lago-{uuid}/vm0_root.qcow2"
+            roots.append(_backing_of(tcp, path))
+        assert roots[0] == roots[1]
+        assert roots[0].startswith("/var/lib/libvirt/images/lago-store/")
+        assert not list(lago.cwd.glob("*/.lago/*/images/*.qcow2"))
+
         # no --libvirt_url from here on: the environment remembers its host
-        lago("start", "--wait-for-ssh", timeout=900)
+        run_one("start", "--wait-for-ssh", timeout=900)
         remote_names = _remote_objects(uuids)
         assert len(remote_names) == 3, remote_names  # two domains, one network
         local = _virsh("qemu:///system", "list", "--all", "--name").stdout.split()
         assert not set(remote_names) & set(local)
 
         for vm in ("vm0", "vm1"):
-            assert lago("shell", vm, "hostname").stdout == f"{vm}\n"
+            assert run_one("shell", vm, "hostname").stdout == f"{vm}\n"
 
         source = lago.cwd / "to-vm.txt"
         source.write_text("through the jump\n")
-        lago("copy-to-vm", "vm1", str(source), "/root/got.txt")
-        assert lago("shell", "vm1", "cat /root/got.txt").stdout == "through the jump\n"
+        run_one("copy-to-vm", "vm1", str(source), "/root/got.txt")
+        got = run_one("shell", "vm1", "cat /root/got.txt").stdout
+        assert got == "through the jump\n"
         back = lago.cwd / "from-vm.txt"
-        lago("copy-from-vm", "vm1", "/root/got.txt", str(back))
+        run_one("copy-from-vm", "vm1", "/root/got.txt", str(back))
         assert back.read_text() == "through the jump\n"
 
-        status = lago("status").stdout
+        status = run_one("status").stdout
         assert "vm0" in status and "vm1" in status
         assert status.count("running") >= 2
 
         if shutil.which("script"):
-            assert b"vm0 login:" in _console_shows_login(lago, "vm0")
+            assert b"vm0 login:" in _console_shows_login(run_one, "vm0")
 
-        lago("destroy", "-y", timeout=600)
+        run_one("destroy", "-y", timeout=600)
+        run_two("destroy", "-y", timeout=600)
+        # nothing left on either side (the local side: the lago fixture)
         assert _remote_objects(uuids) == []
+        pools = _remote_pools()
+        assert not [uuid for uuid in uuids if f"lago-{uuid}" in pools]
         assert _leases_of(LEASE_DIR, uuids) == []
+        # the store keeps the template for the next environment
+        assert set(added) <= set(pools["lago-store"])
     finally:
         _purge_remote(_remote_objects(uuids))
 

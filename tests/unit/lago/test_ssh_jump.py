@@ -245,6 +245,28 @@ def test_refused_key_names_the_key(
     assert jump.log.forwards == []
 
 
+def test_changed_host_key_is_refused_unless_no_verify(
+    lago_config: Any,
+    jump: SSHServer,
+    key_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    other = paramiko.ECDSAKey.generate()
+    entry = f"[127.0.0.1]:{jump.port} {other.get_name()} {other.get_base64()}\n"
+    (tmp_path / ".ssh" / "known_hosts").write_text(entry)
+    lago_config("ssh_jump_host", None)
+    checked = f"qemu+ssh://root@127.0.0.1:{jump.port}/system?keyfile={key_path}"
+    lago_config("libvirt_url", checked)
+    with pytest.raises(LagoSSHJumpError, match="another SSH host key"):
+        ssh.ssh(GUEST, ["true"], show_output=False, tries=1)
+    assert jump.log.forwards == []
+    lago_config("libvirt_url", _remote_url(jump.port, key_path))  # no_verify=1
+    assert ssh.ssh(GUEST, ["true"], show_output=False, tries=1).code == 0
+
+
 def test_local_url_never_uses_a_jump(lago_config: Any, guest: SSHServer) -> None:
     lago_config("libvirt_url", "qemu:///system")
     lago_config("ssh_jump_host", None)
