@@ -269,14 +269,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def remote_url(env_file: Path = REMOTE_ENV) -> str | None:
-    """The TCP URL of the sandbox's remote libvirt host, if it runs."""
+    """The SSH URL (with its key, which the guests are reached through) of
+    the sandbox's remote libvirt host, if it runs."""
     try:
         lines = env_file.read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         name, _, value = line.partition("=")
-        if name == "LAGO_REMOTE_TCP_URL":
+        if name == "LAGO_REMOTE_SSH_URL":
             return value.strip().strip("'\"")
     return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shlex
 import subprocess
 import uuid as uuid_mod
@@ -17,6 +18,7 @@ import pytest
 
 from lago.disks import DiskContext
 from lago.providers.libvirt import pool as lvpool
+from lago.providers.libvirt import volume_stream
 from lago.providers.libvirt.remote_disks import PrefixStorage, prefix_pool_name
 
 from .conftest import LIBVIRT_URL, LagoRunner, write_init_file
@@ -104,7 +106,7 @@ def test_pool_backend_on_sandbox_daemon(
             assert root["metadata"] == {"seed": "nocloud"}
         # the uploaded template reads back byte for byte
         back = tmp_path / "back.raw"
-        lvpool.download(conn, base, str(back))
+        volume_stream.download(conn, base, str(back))
         assert filecmp.cmp(back, image, shallow=False)
 
         empty = storages[0].create_disk(
@@ -144,7 +146,8 @@ def test_pool_that_cannot_be_made_leaves_nothing(conn) -> None:
 # -- a whole environment on the remote daemon ----------------------------------
 
 
-def _remote_url() -> str | None:
+def _remote_urls() -> tuple[str, str] | None:
+    """(TCP URL, SSH URL with its key) of the sandbox's remote daemon."""
     try:
         values = dict(
             shlex.split(line)[0].split("=", 1)
@@ -153,17 +156,18 @@ def _remote_url() -> str | None:
         )
     except OSError:
         return None
-    url = values.get("LAGO_REMOTE_TCP_URL")
+    urls = (values.get("LAGO_REMOTE_TCP_URL"), values.get("LAGO_REMOTE_SSH_URL"))
     try:
-        _open(url).close()
+        _open(str(urls[0])).close()
     except Exception:
         return None
-    return url
+    return (str(urls[0]), str(urls[1]))
 
 
-REMOTE_URL = _remote_url()
+REMOTE_URLS = _remote_urls()
 needs_remote = pytest.mark.skipif(
-    REMOTE_URL is None, reason="no remote libvirtd (scripts/sandbox.sh start --remote)"
+    REMOTE_URLS is None,
+    reason="no remote libvirtd (scripts/sandbox.sh start --remote)",
 )
 
 ONE_VM = """\
@@ -212,11 +216,29 @@ def _purge_remote(rconn, uuids: list[str]) -> None:
         lvpool.delete_pool(rconn, prefix_pool_name(uuid))
 
 
+def _export(
+    run: LagoRunner, dst: Path, image: str, backing: str | None, *flags: str
+) -> None:
+    """Export, and check the image's format and backing file."""
+    run("export", *flags, "--dst-dir", str(dst), timeout=900)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", str(dst / image)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert info["format"] == "qcow2"
+    assert info.get("backing-filename") == backing
+    assert (dst / f"{image}.hash").is_file()
+
+
 @needs_remote
 def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
-    assert REMOTE_URL is not None
-    lago.env["LAGO_LIBVIRT_URL"] = REMOTE_URL
-    rconn = _open(REMOTE_URL)
+    assert REMOTE_URLS is not None
+    # lago goes through ssh (and its key reaches the guests through the
+    # host); the test looks at the daemon over TCP
+    lago.env["LAGO_LIBVIRT_URL"] = REMOTE_URLS[1]
+    rconn = _open(REMOTE_URLS[0])
     uuids: list[str] = []
     try:
         runners = []
@@ -273,29 +295,32 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
         ]
         assert sources == [by_name[n]["path"] for n in ("root", "scratch", "lago-seed")]
 
-        # snapshots are refused there with one line, and change nothing
-        before = (one / "virt" / "vm-vm01").read_text()
-        proc = run("snapshot", "s1", check=False)
-        assert proc.returncode != 0
-        assert "snapshots are not supported on a remote libvirt host" in proc.stderr
-        assert (one / "virt" / "vm-vm01").read_text() == before
-
         run("stop")
         # export downloads the volumes: layered on ./<template>:<version> as
         # locally, or standalone
         version = by_name["root"]["metadata"]["version"]
-        for flags, backing in (([], f"./tiny:{version}"), (["--standalone"], None)):
-            exported = lago.cwd / f"exported{len(flags)}"
-            run("export", *flags, "--dst-dir", str(exported), timeout=900)
-            info = json.loads(
-                subprocess.run(
-                    ["qemu-img", "info", "--output=json", str(exported / "vm01_root.qcow2")],
-                    capture_output=True, text=True, check=True,
-                ).stdout
-            )  # fmt: skip
-            assert info["format"] == "qcow2"
-            assert info.get("backing-filename") == backing
-            assert (exported / "vm01_scratch.qcow2.hash").is_file()
+        _export(run, lago.cwd / "layered", "vm01_root.qcow2", f"./tiny:{version}")
+
+        # a live snapshot: its layers are volumes of the prefix's pool
+        run("start", timeout=900)
+        run("shell", "vm01", "echo one > /root/marker && sync", timeout=900)
+        run("snapshot", "s1", timeout=900)
+        spec = json.loads((one / "virt" / "vm-vm01").read_text())
+        root = spec["disks"][0]
+        assert (root["pool"], root["volume"]) == (pool_name, "vm01_root.s1.qcow2")
+        pool.refresh(0)
+        assert {"vm01_root.s1.qcow2", "vm01_scratch.s1.qcow2"} <= set(
+            pool.listVolumes()
+        )
+        assert spec["snapshots"]["s1"][0]["volume"] == "vm01_root.qcow2"
+        run("shell", "vm01", "echo two > /root/marker && sync")
+        run("revert", "s1", timeout=900)
+        assert run("shell", "vm01", "cat /root/marker", timeout=900).stdout == "one\n"
+        run("stop")
+        # three layers (snapshot, disk, template) made one standalone image
+        _export(
+            run, lago.cwd / "standalone", "vm01_root.s1.qcow2", None, "--standalone"
+        )
         assert not list((one / "images").glob(".remote-export-*"))
 
         for runner in runners:
@@ -306,3 +331,33 @@ def test_environment_disks_in_remote_pools(lago: LagoRunner) -> None:
     finally:
         _purge_remote(rconn, uuids)
         rconn.close()
+
+
+@needs_remote
+def test_pool_that_cannot_be_made_fails_init_cleanly(lago: LagoRunner) -> None:
+    assert REMOTE_URLS is not None
+    lago.env["LAGO_LIBVIRT_URL"] = REMOTE_URLS[1]
+    # the host cannot make a directory there
+    lago.env["LAGO__REMOTE__POOL_ROOT"] = "/proc/lago-no-such-dir"
+    write_init_file(lago.cwd, ONE_VM)
+    proc = lago("init", check=False, timeout=900)
+    assert proc.returncode != 0
+    errors = [
+        line
+        for line in re.sub(r"\x1b\[[0-9;]*m", "", proc.stderr).splitlines()
+        if line.strip() and not re.match(r"^\s*[@#*-] ", line)
+    ]
+    assert len(errors) <= 2, proc.stderr  # the message, maybe a hint
+    match = re.match(
+        r"Cannot make storage pool (lago-[0-9a-f]{32}) at "
+        r"/proc/lago-no-such-dir/lago-[0-9a-f]{32} on ",
+        errors[0],
+    )
+    assert match, errors
+    # nothing half-made: no pool there, no prefix here
+    rconn = _open(REMOTE_URLS[0])
+    try:
+        assert match.group(1) not in _pool_names(rconn)
+    finally:
+        rconn.close()
+    assert not (lago.cwd / ".lago").exists()

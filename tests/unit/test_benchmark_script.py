@@ -384,9 +384,10 @@ def test_remote_url_given(bench, repo_file: Path) -> None:
 def test_remote_url_of_the_sandbox(bench, tmp_path: Path) -> None:
     env = tmp_path / "env"
     env.write_text(
-        "LAGO_REMOTE_HOST='10.0.0.2'\nLAGO_REMOTE_TCP_URL='qemu+tcp://h/system'\n"
+        "LAGO_REMOTE_TCP_URL='qemu+tcp://h/system'\n"
+        "LAGO_REMOTE_SSH_URL='qemu+ssh://root@h/system?keyfile=/k&no_verify=1'\n"
     )
-    assert bench.remote_url(env) == "qemu+tcp://h/system"
+    assert bench.remote_url(env) == "qemu+ssh://root@h/system?keyfile=/k&no_verify=1"
     assert bench.remote_url(tmp_path / "missing") is None
 
 

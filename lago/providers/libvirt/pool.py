@@ -1,16 +1,14 @@
 """Libvirt storage pools and volumes: make, fill, read and remove them.
 
-Everything goes through the libvirt connection only (pool and volume APIs,
-streams for the bytes), so it works the same on a daemon of this machine and
+Everything goes through the libvirt connection only (pool and volume APIs;
+the bytes travel in streams, see :mod:`volume_stream`), so it works the same on a daemon of this machine and
 on one reached over ``qemu+ssh://`` or ``qemu+tcp://`` with nothing shared.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -106,6 +104,21 @@ def ensure_pool(conn: Any, name: str, path: str, host: str) -> Any:
     return pool
 
 
+def pool_path(pool: Any) -> str:
+    """The directory of a ``dir`` pool on its host."""
+    return str(ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or "")
+
+
+def refresh(pool: Any) -> None:
+    """Let the pool see files the host made itself (a live snapshot's)."""
+    import libvirt
+
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError as err:
+        LOGGER.debug("Refreshing pool %s failed: %s", pool.name(), reason(err))
+
+
 def delete_pool(conn: Any, name: str) -> None:
     """Delete every volume of pool ``name``, its directory and the pool;
     nothing happens if it does not exist."""
@@ -137,6 +150,16 @@ def lookup_volume(pool: Any, name: str) -> Any | None:
         if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
             return None
         raise PoolError(f"Cannot look up volume {name}: {reason(err)}") from err
+
+
+def volume_by_path(conn: Any, path: str) -> Any:
+    """The volume at ``path`` on the host; one line if there is none."""
+    import libvirt
+
+    try:
+        return conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as err:
+        raise PoolError(f"No volume {path} on the host: {reason(err)}") from err
 
 
 def delete_volume(vol: Any) -> None:
@@ -173,105 +196,3 @@ def create_volume(pool: Any, xml: str, host: str) -> Any:
     except libvirt.libvirtError as err:
         msg = f"Cannot create volume {name} in pool {pool.name()} on {host}: {reason(err)}"
         raise PoolError(msg) from err
-
-
-def _next_section(fd: int, size: int) -> tuple[bool, int]:
-    """(in data, length) of the section at the file offset of ``fd``."""
-    cur = os.lseek(fd, 0, os.SEEK_CUR)
-    if cur >= size:
-        return True, 0
-    try:
-        data = os.lseek(fd, cur, os.SEEK_DATA)
-    except OSError as err:
-        if err.errno != errno.ENXIO:
-            raise
-        data = size  # a hole up to the end of the file
-    if data > cur:
-        os.lseek(fd, cur, os.SEEK_SET)
-        return False, data - cur
-    hole = os.lseek(fd, cur, os.SEEK_HOLE)
-    os.lseek(fd, cur, os.SEEK_SET)
-    return True, hole - cur
-
-
-def upload(conn: Any, vol: Any, path: str) -> None:
-    """Send the file at ``path`` into ``vol``; holes travel as holes."""
-    import libvirt
-
-    size = os.path.getsize(path)
-    stream = conn.newStream(0)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        vol.upload(stream, 0, size, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
-        stream.sparseSendAll(
-            lambda _s, nbytes, _o: os.read(fd, nbytes),
-            lambda _s, _o: _next_section(fd, size),
-            lambda _s, length, _o: os.lseek(fd, length, os.SEEK_CUR),
-            None,
-        )
-        stream.finish()
-    except (libvirt.libvirtError, OSError) as err:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        msg = f"Cannot upload {path} to volume {vol.name()}: {reason(err)}"
-        raise PoolError(msg) from err
-    finally:
-        os.close(fd)
-
-
-def _write_hole(fd: int, length: int) -> None:
-    os.ftruncate(fd, os.lseek(fd, length, os.SEEK_CUR))
-
-
-def download(conn: Any, vol: Any, path: str) -> None:
-    """Write the bytes of ``vol`` to a new file at ``path``, keeping holes."""
-    import libvirt
-
-    stream = conn.newStream(0)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        vol.download(stream, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
-        stream.sparseRecvAll(
-            lambda _s, buf, _o: os.write(fd, buf),
-            lambda _s, length, _o: _write_hole(fd, length),
-            None,
-        )
-        stream.finish()
-    except (libvirt.libvirtError, OSError) as err:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        msg = f"Cannot download volume {vol.name()} to {path}: {reason(err)}"
-        raise PoolError(msg) from err
-    finally:
-        os.close(fd)
-
-
-def upload_file(conn: Any, pool: Any, name: str, path: str, host: str) -> Any:
-    """A new volume ``name`` with the bytes of ``path``; deleted again if the
-    upload fails, so that nothing half-written stays on the host."""
-    size = os.path.getsize(path)
-    check_space(pool, size, host)
-    vol = create_volume(pool, volume_xml(name, size, "raw"), host)
-    try:
-        upload(conn, vol, path)
-    except BaseException:
-        delete_volume(vol)
-        raise
-    return vol
-
-
-def read_small(conn: Any, vol: Any) -> bytes:
-    """The content of a small volume (a marker), read through a stream."""
-    import libvirt
-
-    stream = conn.newStream(0)
-    chunks: list[bytes] = []
-    try:
-        vol.download(stream, 0, 0, 0)
-        stream.recvAll(lambda _s, buf, _o: chunks.append(buf), None)
-        stream.finish()
-    except libvirt.libvirtError as err:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        raise PoolError(f"Cannot read volume {vol.name()}: {reason(err)}") from err
-    return b"".join(chunks)

@@ -23,6 +23,7 @@ from lago import disks as disks_mod
 from lago.config import config
 from lago.providers.libvirt import pool as lvpool
 from lago.providers.libvirt import utils as lvutils
+from lago.providers.libvirt import volume_stream
 from lago.providers.libvirt.remote_store import STORE_POOL, RemoteTemplateStore
 
 LOGGER = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ def url_host(url: str) -> str:
 
 
 def env_libvirt_url(uuid: str) -> str:
-    """The libvirt URL of the environment ``uuid`` (the configured one)."""
-    del uuid  # one URL for every environment until environments have their own
+    """The libvirt URL of the environment ``uuid``: the configured one, which
+    the command line and the SDK set to the host the prefix recorded."""
+    del uuid  # the configuration already holds this environment's host
     return str(config.get("libvirt_url") or "")
 
 
@@ -149,7 +151,7 @@ class PrefixStorage:
         old = lvpool.lookup_volume(pool, name)
         if old is not None:  # a seed made again
             lvpool.delete_volume(old)
-        vol = lvpool.upload_file(self.conn, pool, name, local_path, self.host)
+        vol = volume_stream.upload_file(self.conn, pool, name, local_path, self.host)
         return self._record(disk, vol)
 
     # -- destroy --------------------------------------------------------------

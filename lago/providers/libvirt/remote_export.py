@@ -18,6 +18,7 @@ from typing import Any
 
 from lago import qemu_img
 from lago.providers.libvirt import pool as lvpool
+from lago.providers.libvirt import volume_stream
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,16 +44,22 @@ def _base_name(disk: dict[str, Any], fallback: str) -> str:
 
 
 def _stage(conn: Any, disk: dict[str, Any], staging: str) -> dict[str, Any]:
-    vol = conn.storageVolLookupByPath(disk["path"])
+    """Download the disk's volume and every volume below it (snapshot
+    layers, the template), each layer pointed at the copy below it."""
+    vol = lvpool.volume_by_path(conn, disk["path"])
     local = os.path.join(staging, os.path.basename(disk["path"]))
-    lvpool.download(conn, vol, local)
+    volume_stream.download(conn, vol, local)
+    upper = local
     backing = _backing_path(vol)
-    if backing is not None:
-        base_vol = conn.storageVolLookupByPath(backing[0])
-        base = os.path.join(staging, _base_name(disk, base_vol.name()))
-        if not os.path.exists(base):
-            lvpool.download(conn, base_vol, base)
-        qemu_img.qemu_rebase(local, base, safe=False, backing_format=backing[1])
+    while backing is not None:
+        below = lvpool.volume_by_path(conn, backing[0])
+        under = _backing_path(below)
+        name = below.name() if under is not None else _base_name(disk, below.name())
+        copy = os.path.join(staging, name)
+        if not os.path.exists(copy):
+            volume_stream.download(conn, below, copy)
+        qemu_img.qemu_rebase(upper, copy, safe=False, backing_format=backing[1])
+        upper, backing = copy, under
     return {**disk, "path": local}
 
 

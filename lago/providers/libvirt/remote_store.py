@@ -30,6 +30,7 @@ from typing import Any
 
 from lago.locks import LockFile
 from lago.providers.libvirt import pool as lvpool
+from lago.providers.libvirt import volume_stream
 
 LOGGER = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ class RemoteTemplateStore:
         if marker is None:
             return None
         vol = lvpool.lookup_volume(pool, name)
-        stored = lvpool.read_small(self.conn, marker).decode(errors="replace").strip()
+        stored = (
+            volume_stream.read_small(self.conn, marker).decode(errors="replace").strip()
+        )
         if vol is None or stored != sha1:
             # never deleted here: other prefixes may use the image as backing
             raise lvpool.PoolError(
@@ -118,11 +121,13 @@ class RemoteTemplateStore:
         LOGGER.info("Uploading template %s to %s", os.path.basename(image), self.host)
         marker_name = vol.name() + MARKER_SUFFIX
         try:
-            lvpool.upload(self.conn, vol, image)
+            volume_stream.upload(self.conn, vol, image)
             with tempfile.NamedTemporaryFile("w", suffix=MARKER_SUFFIX) as marker:
                 marker.write(sha1)
                 marker.flush()
-                lvpool.upload_file(self.conn, pool, marker_name, marker.name, self.host)
+                volume_stream.upload_file(
+                    self.conn, pool, marker_name, marker.name, self.host
+                )
         except BaseException:
             lvpool.delete_volume(vol)
             raise

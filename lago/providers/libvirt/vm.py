@@ -20,7 +20,12 @@ from lago.naming import ipv4_to_mac
 from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
-from lago.providers.libvirt import remote_disks, remote_export, vm_compat
+from lago.providers.libvirt import (
+    remote_disks,
+    remote_export,
+    remote_snapshot,
+    vm_compat,
+)
 from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt.domain_xml import domain_xml
@@ -366,24 +371,21 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
     def prefix_path(self) -> str:
         return self._env.prefix.paths.prefix
 
-    def _refuse_remote_snapshot(self) -> None:
-        url = remote_disks.env_libvirt_url(self._env.uuid)
-        if remote_disks.is_remote(url):
-            raise LagoSnapshotError(
-                f"VM {self.vm.name()}: snapshots are not supported on a remote "
-                f"libvirt host ({remote_disks.url_host(url)})"
-            )
-
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self._refuse_remote_snapshot()
-        if self.defined():
+        remote = self._remote_storage()
+        if remote is not None:
+            remote_snapshot.create(self, remote, name)
+        elif self.defined():
             self._create_live_snapshot(name)
         else:
             self._create_dead_snapshot(name)
 
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self._refuse_remote_snapshot()
-        lvsnapshot.revert(self, name)
+        remote = self._remote_storage()
+        if remote is not None:
+            remote_snapshot.revert(self, remote, name)
+        else:
+            lvsnapshot.revert(self, name)
 
     def _create_dead_snapshot(self, name: str) -> None:
         lvsnapshot.create_dead(self, name)

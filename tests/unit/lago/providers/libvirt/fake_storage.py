@@ -27,6 +27,10 @@ class FakeVol:
         fmt = root.find("target/format")
         self.format = fmt.get("type") if fmt is not None else "raw"
         self.backing = root.findtext("backingStore/path")
+        backing_format = root.find("backingStore/format")
+        self.backing_format = (
+            backing_format.get("type") if backing_format is not None else "raw"
+        )
         self.data = bytearray()
         self.uploads = 0
 
@@ -42,7 +46,7 @@ class FakeVol:
     def XMLDesc(self, _flags: int = 0) -> str:
         backing = (
             f"<backingStore><path>{self.backing}</path>"
-            "<format type='raw'/></backingStore>"
+            f"<format type='{self.backing_format}'/></backingStore>"
             if self.backing
             else ""
         )
@@ -119,6 +123,9 @@ class FakePool:
 
     def name(self) -> str:
         return self._name
+
+    def XMLDesc(self, _flags: int = 0) -> str:
+        return f"<pool type='dir'><name>{self._name}</name><target><path>{self.path}</path></target></pool>"
 
     def build(self, _flags: int) -> None:
         if self.conn.fail_build:

@@ -11,7 +11,7 @@ import pytest
 
 from lago.disks import DiskContext, DiskError
 from lago.providers.libvirt import pool as lvpool
-from lago.providers.libvirt import remote_disks
+from lago.providers.libvirt import remote_disks, volume_stream
 from lago.providers.libvirt.remote_store import RemoteTemplateStore, volume_name
 
 from .fake_storage import FakeConn
@@ -77,12 +77,12 @@ def test_upload_sends_holes_as_holes(tmp_path: Path) -> None:
     _sparse_file(source)
     conn = FakeConn()
     pool = lvpool.ensure_pool(conn, "p", "/srv/p", "h")
-    vol = lvpool.upload_file(conn, pool, "v", str(source), "h")
+    vol = volume_stream.upload_file(conn, pool, "v", str(source), "h")
     assert bytes(vol.data) == source.read_bytes()
     assert conn.streams[-1].holes >= 1  # not 8 MiB of zeros on the wire
     assert conn.streams[-1].finished
     back = tmp_path / "back"
-    lvpool.download(conn, vol, str(back))
+    volume_stream.download(conn, vol, str(back))
     assert back.read_bytes() == source.read_bytes()
 
 
@@ -95,7 +95,7 @@ def test_failed_upload_leaves_no_volume(tmp_path: Path) -> None:
     with pytest.raises(
         lvpool.PoolError, match=r"Cannot upload .* to volume v: upload broke"
     ):
-        lvpool.upload_file(conn, pool, "v", str(source), "h")
+        volume_stream.upload_file(conn, pool, "v", str(source), "h")
     assert pool.vols == {}
 
 
@@ -106,7 +106,7 @@ def test_no_space_is_one_line_and_nothing_made(tmp_path: Path) -> None:
     pool = lvpool.ensure_pool(conn, "p", "/srv/p", "far")
     pool.available = 10
     with pytest.raises(lvpool.PoolError) as err:
-        lvpool.upload_file(conn, pool, "v", str(source), "far")
+        volume_stream.upload_file(conn, pool, "v", str(source), "far")
     assert str(err.value).count("\n") == 0
     assert "Not enough space in storage pool p on far" in str(err.value)
     assert pool.vols == {}
@@ -370,35 +370,121 @@ def test_prefix_destroy_goes_on_when_the_host_is_gone(
     assert "Could not delete the prefix's remote volumes: Cannot connect" in caplog.text
 
 
-def _provider():
-    from types import SimpleNamespace
+class _VM:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.saved = 0
 
-    from lago.providers.libvirt.vm import LocalLibvirtVMProvider
+    def name(self) -> str:
+        return self.spec["name"]
 
-    provider = object.__new__(LocalLibvirtVMProvider)
-    provider._env = SimpleNamespace(uuid="u" * 32)
-    provider.vm = SimpleNamespace(name=lambda: "vm01")
-    return provider
+    def save(self) -> None:
+        self.saved += 1
 
 
-def test_snapshots_are_refused_on_a_remote_host(
-    monkeypatch: pytest.MonkeyPatch,
+class _Provider:
+    def __init__(self, vm: _VM) -> None:
+        self.vm = vm
+        self.events: list[str] = []
+        self.running = False
+
+    def _get_domain(self) -> None:
+        return None
+
+    def defined(self) -> bool:
+        return self.running
+
+    def stop(self) -> None:
+        self.events.append("stop")
+
+    def start(self) -> None:
+        self.events.append("start")
+
+
+def test_remote_snapshot_of_a_stopped_vm_and_revert(image: str) -> None:
+    from lago.providers.libvirt import remote_snapshot
+
+    conn = FakeConn()
+    storage = remote_disks.PrefixStorage(conn, "qemu+tcp://far/system", "u" * 32)
+    root = storage.create_disk(
+        _ctx(image), {"type": "template", "name": "root", "dev": "vda",
+                      "format": "qcow2", "template_name": "tiny"},
+    )  # fmt: skip
+    seed = {"name": "lago-seed", "format": "iso", "path": "/x/seed.iso"}
+    vm = _VM({"name": "vm01", "disks": [dict(root), dict(seed)]})
+    provider = _Provider(vm)
+    remote_snapshot.create(provider, storage, "s1")
+    pool = conn.pools[f"lago-{'u' * 32}"]
+    layer = pool.vols["vm01_root.s1.qcow2"]
+    assert (layer.backing, layer.format) == (root["path"], "qcow2")
+    disks = vm.spec["disks"]
+    assert (disks[0]["path"], disks[0]["volume"]) == (layer.path(), layer.name())
+    assert disks[1] == seed  # the seed is read-only: not covered
+    assert vm.spec["snapshots"]["s1"] == [root] and vm.saved == 1
+    with pytest.raises(remote_snapshot.snapshots.SnapshotError, match="already exists"):
+        remote_snapshot.create(provider, storage, "s1")
+
+    layer.data = bytearray(b"written after s1")
+    provider.running = True
+    remote_snapshot.revert(provider, storage, "s1")
+    fresh = pool.vols["vm01_root.s1.qcow2"]
+    assert fresh is not layer and fresh.data == bytearray()
+    assert fresh.backing == root["path"]
+    assert provider.events == ["stop", "start"]
+
+
+def test_remote_snapshot_failure_leaves_no_volume(image: str) -> None:
+    from lago.providers.libvirt import remote_snapshot
+
+    conn = FakeConn()
+    storage = remote_disks.PrefixStorage(conn, "qemu+tcp://far/system", "u" * 32)
+    disk = {"type": "template", "format": "qcow2", "template_name": "tiny", "dev": "vd"}
+    made = [storage.create_disk(_ctx(image), {**disk, "name": n}) for n in ("a", "b")]
+    vm = _VM({"name": "vm01", "disks": made})
+    pool = conn.pools[f"lago-{'u' * 32}"]
+    # the second layer's backing volume vanished: its creation fails
+    pool.vols.pop("vm01_b.qcow2")
+    with pytest.raises(lvpool.PoolError):
+        remote_snapshot.create(_Provider(vm), storage, "s1")
+    assert sorted(pool.vols) == ["vm01_a.qcow2"]
+    assert "snapshots" not in vm.spec
+
+
+def test_export_stages_the_whole_chain(
+    tmp_path: Path, image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lago.providers.libvirt.vm import LagoSnapshotError
+    from lago.providers.libvirt import remote_export, remote_snapshot
 
+    conn = FakeConn()
+    storage = remote_disks.PrefixStorage(conn, "qemu+tcp://far/system", "u" * 32)
+    root = storage.create_disk(
+        _ctx(image), {"type": "template", "name": "root", "dev": "vda",
+                      "format": "qcow2", "template_name": "tiny",
+                      "metadata": {"template": "tiny", "version": "v1"}},
+    )  # fmt: skip
+    vm = _VM({"name": "vm01", "disks": [dict(root)]})
+    remote_snapshot.create(_Provider(vm), storage, "s1")
+    conn.storageVolLookupByPath(vm.spec["disks"][0]["path"]).data = bytearray(b"top")
+    rebased = []
     monkeypatch.setattr(
-        remote_disks, "env_libvirt_url", lambda _u: "qemu+ssh://far/system"
+        remote_export.qemu_img,
+        "qemu_rebase",
+        lambda target, base, safe, backing_format: rebased.append(
+            (os.path.basename(target), os.path.basename(base), backing_format)
+        ),
     )
-    provider = _provider()
-    with pytest.raises(
-        LagoSnapshotError,
-        match="VM vm01: snapshots are not supported on a remote libvirt host \\(far\\)",
-    ):
-        provider.create_snapshot("s1")
-    with pytest.raises(LagoSnapshotError):
-        provider.revert_snapshot("s1")
-
-
-def test_snapshots_are_not_refused_locally(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(remote_disks, "env_libvirt_url", lambda _u: "qemu:///system")
-    _provider()._refuse_remote_snapshot()
+    skipped = {"name": "lago-seed", "path": "/x/seed.iso", "skip-export": True}
+    with remote_export.staged_disks(
+        conn, [*vm.spec["disks"], skipped], str(tmp_path)
+    ) as local:
+        staging = Path(local[0]["path"]).parent
+        assert Path(local[0]["path"]).read_bytes() == b"top"
+        assert local[1] == skipped
+        assert sorted(p.name for p in staging.iterdir()) == [
+            "remote:tiny:v1", "vm01_root.qcow2", "vm01_root.s1.qcow2"
+        ]  # fmt: skip
+    assert rebased == [
+        ("vm01_root.s1.qcow2", "vm01_root.qcow2", "qcow2"),
+        ("vm01_root.qcow2", "remote:tiny:v1", "raw"),
+    ]
+    assert not staging.exists()
