@@ -94,15 +94,23 @@ def recorded(prefix_dir: str | os.PathLike[str]) -> dict[str, str] | None:
     return {key: str(data[key]) for key in HOST_KEYS if data.get(key)}
 
 
+# the configuration's own values that the last restore replaced
+_REPLACED: dict[str, Any] = {}
+
+
 def restore(prefix_dir: str | os.PathLike[str]) -> None:
-    """Use the libvirt host the prefix was made on, if it recorded one."""
+    """Use the libvirt host the prefix was made on, if it recorded one.
+
+    Settings the record does not name keep the configuration's values (not
+    those of a prefix restored before in this process).
+    """
     settings = recorded(prefix_dir)
+    for key, value in _REPLACED.items():
+        config.set(key, value)
+    _REPLACED.clear()
     if settings is None:
         return
-    if settings.get("libvirt_url") != config.get("libvirt_url"):
-        LOGGER.debug("environment on %s", settings.get("libvirt_url"))
-    # settings the record does not name go back to none (not the last env's)
-    for key in HOST_KEYS:
-        if key != "libvirt_url" and key not in settings:
-            config.set(key, None)
-    apply(settings)
+    LOGGER.debug("environment on %s", settings.get("libvirt_url"))
+    for key, value in settings.items():
+        _REPLACED[key] = config.get(key)
+        config.set(key, value)

@@ -27,6 +27,7 @@ nets:
 def host_config() -> Iterator[None]:
     saved = {key: config.get(key) for key in env_host.HOST_KEYS}
     yield
+    env_host._REPLACED.clear()
     for key, value in saved.items():
         config.set(key, value)
 
@@ -70,12 +71,31 @@ def test_record_and_restore(tmp_path: Path, host_config: None) -> None:
     env_host.record(tmp_path)
     config.set("libvirt_url", "qemu:///system")
     config.set("ssh_jump_host", None)
-    config.set("ssh_jump_key", "/other/key")
+    config.set("ssh_jump_key", "/my/key")
     env_host.restore(tmp_path)
     assert config.get("libvirt_url") == "qemu+tcp://10.9.8.7/system"
     assert config.get("ssh_jump_host") == "ops@bastion.example"
-    # not recorded: not the one of whatever came before
-    assert config.get("ssh_jump_key") is None
+    # not recorded: the configuration's own value
+    assert config.get("ssh_jump_key") == "/my/key"
+
+
+def test_restore_undoes_the_previous_prefix(tmp_path: Path, host_config: None) -> None:
+    config.set("libvirt_url", "qemu:///system")
+    config.set("ssh_jump_host", None)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / env_host.HOST_FILE).write_text(
+        '{"libvirt_url": "qemu+ssh://a/system", "ssh_jump_host": "a-jump"}'
+    )
+    (second / env_host.HOST_FILE).write_text('{"libvirt_url": "qemu+tcp://b/system"}')
+    env_host.restore(first)
+    assert config.get("ssh_jump_host") == "a-jump"
+    env_host.restore(second)
+    assert config.get("libvirt_url") == "qemu+tcp://b/system"
+    assert config.get("ssh_jump_host") is None
+    env_host.restore(tmp_path)  # no record: the configuration as it was
+    assert config.get("libvirt_url") == "qemu:///system"
 
 
 def test_prefix_without_record_keeps_the_config(
