@@ -42,8 +42,12 @@ docs-graph: setup
 demo: setup
 	$(SANDBOX) exec bash scripts/demo.sh
 
+# the remote-host tests need the second libvirt daemon: started for the run
+# and stopped after it, whatever the tests said
 test: setup templates-all docs
-	$(SANDBOX) exec $(PY) -m pytest tests -v -rs $(PYTEST_ARGS)
+	$(SANDBOX) start --remote
+	$(SANDBOX) exec $(PY) -m pytest tests -v -rs $(PYTEST_ARGS); \
+		status=$$?; $(SANDBOX) stop --remote; exit $$status
 
 unit: deps
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ from typing import Any
 
 import paramiko
 
-from lago import _ssh_host_keys, _ssh_reuse
+from lago import _ssh_host_keys, _ssh_jump, _ssh_reuse
 from lago._ssh_keys import load_private_key
 from lago.config import config
 from lago.errors import ConfigError, LagoUserException
@@ -99,8 +99,15 @@ def _load_key(path: PathLike | None) -> paramiko.PKey | None:
         raise LagoSSHError(f"Cannot use SSH key {path}: {reason}") from err
 
 
-def open_port(target: Target, tcp_timeout: float) -> socket.socket:
-    """A TCP connection to the SSH port: the cheap test before any key work."""
+def open_port(target: Target, tcp_timeout: float) -> socket.socket | paramiko.Channel:
+    """A TCP connection to the SSH port: the cheap test before any key work.
+
+    With a remote libvirt host, the guest's address is only reachable from
+    that host: the connection is a channel through the SSH jump to it.
+    """
+    jump = _ssh_jump.configured_jump()
+    if jump is not None:
+        return _ssh_jump.open_channel(jump, target.ip_addr, target.port, tcp_timeout)
     return socket.create_connection((target.ip_addr, target.port), tcp_timeout)
 
 
@@ -150,7 +157,10 @@ def _attempt(target: Target, tcp_timeout: float, timeout: float) -> paramiko.SSH
 
 
 def _login(
-    client: paramiko.SSHClient, sock: socket.socket, target: Target, timeout: float
+    client: paramiko.SSHClient,
+    sock: socket.socket | paramiko.Channel,
+    target: Target,
+    timeout: float,
 ) -> paramiko.SSHClient:
     try:
         # the port answers: now the key is worth loading (once per process)

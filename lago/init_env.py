@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from lago import env_host
 from lago.errors import LagoUserException
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
@@ -99,6 +100,8 @@ def init_environment(
     """
     name = prefix_name_for(prefix_name)
     check_prefix_name(name)
+    # the init file's host section names where the environment lives
+    env_host.apply(init_file.host)
     check_qemu_reaches(workdir_path)
     source = (templates or TemplateOptions.resolve()).source()
     work = Workdir(workdir_path)
@@ -109,6 +112,7 @@ def init_environment(
     with LogTask("Initialize and populate prefix"):
         prefix = work.add_prefix(name) if existing else work.initialize(name)
         try:
+            env_host.record(prefix.paths.prefix_path())
             if on_prefix is not None:
                 on_prefix(prefix, work)
             prefix.virt_conf(init_file, source, None, do_bootstrap, do_build)

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from lago.env_host import check_host_section
 from lago.errors import InitFileError
 from lago.initfile_schema import check_domain, check_net, merge_based_on
 from lago.initfile_values import FieldError, as_mapping, as_name, show
@@ -39,7 +40,7 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 
 #: Top-level keys besides ``domains`` and ``nets`` that are read and unused.
-KNOWN_TOP_LEVEL = ("domains", "nets", "prototypes")
+KNOWN_TOP_LEVEL = ("domains", "nets", "prototypes", "host")
 _VAR_RE = re.compile(r"\$(\w+|\{[^}]*\})")
 
 
@@ -61,6 +62,11 @@ class InitFile:
     def init_dir(self) -> str:
         """The value of ``$LAGO_INITFILE_PATH``: the file's absolute folder."""
         return os.path.dirname(os.path.abspath(self.path))
+
+    @property
+    def host(self) -> dict[str, str]:
+        """The ``host`` section: where the environment's libvirt runs."""
+        return check_host_section(self.raw.get("host"), str(self.path))
 
     def expanded_domains(
         self, extra_vars: Mapping[str, str] | None = None
@@ -126,6 +132,7 @@ def _checked(
     for key in data:
         if key not in KNOWN_TOP_LEVEL:
             LOGGER.debug("%s: ignoring top-level key %s", source, show(key))
+    check_host_section(data.get("host"), source)
     try:
         nets = _check_nets(data)
         return _check_domains(data, nets), nets

@@ -23,6 +23,7 @@ from lago.initfile import InitFile
 from lago.log_utils import LogTask
 from lago.network_plan import plan_networks
 from lago.parallel import invoke_in_parallel
+from lago.providers.libvirt.remote_disks import PrefixStorage, storage_for
 from lago.rollback import RollbackContext
 from lago.spec_data import deepcopy
 from lago.subnet_lease import SubnetStore
@@ -39,6 +40,7 @@ def _create_vm_disks(
     vm_name: str,
     spec: dict[str, Any],
     templates: TemplateSource,
+    remote: PrefixStorage | None = None,
     *,
     rollback: RollbackContext | None = None,
     on_success: list[Callable[[], None]] | None = None,
@@ -50,11 +52,13 @@ def _create_vm_disks(
         undo=rollback.prependDefer if rollback is not None else None,
         commit=on_success.append if on_success is not None else None,
     )
+    # a remote libvirt host gets volumes in its pools instead of files here
+    create = remote.create_disk if remote else disks_mod.create_disk
     with LogTask(f"Create disks for VM {vm_name}"):
         made = []
         for disk in spec.get("disks", []):
             with LogTask(f"Create disk {disk['name']}"):
-                made.append(disks_mod.create_disk(ctx, disk))
+                made.append(create(ctx, disk))
         spec["disks"] = made
 
 
@@ -92,6 +96,10 @@ def populate(
         rollback.prependDefer(store.release, list(plan.subnets))
         os.makedirs(prefix.paths.images(), exist_ok=True)
         names = list(domains)
+        with open(prefix.paths.uuid()) as stream:
+            remote = storage_for(stream.read().strip())
+        if remote is not None:
+            rollback.prependDefer(remote.destroy)
         # what disks wrote outside the prefix is undone on failure, and
         # what they kept aside for that is dropped on success
         on_success: list[Callable[[], None]] = []
@@ -101,6 +109,7 @@ def populate(
                 name,
                 domains[name],
                 templates,
+                remote,
                 rollback=rollback,
                 on_success=on_success,
             ),

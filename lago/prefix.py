@@ -25,6 +25,7 @@ from lago.parallel import invoke_in_parallel
 from lago.paths import Paths
 from lago.prefix_compat import backing_of, fetch_text
 from lago.process import run_command
+from lago.providers.libvirt.remote_disks import storage_for
 from lago.sdk_utils import expose
 from lago.subnet_lease import SubnetStore
 from lago.virt import VirtEnv
@@ -332,6 +333,17 @@ class Prefix:
         ]
         self._subnet_store.release(gateways, uuid_path=self.paths.uuid())
 
+    def _destroy_remote_storage(self) -> None:
+        """The prefix's volumes and pool on a remote libvirt host, if any."""
+        if not os.path.exists(self.paths.uuid()):
+            return
+        try:
+            storage = storage_for(self.uuid)
+            if storage is not None:
+                storage.destroy()
+        except Exception as err:  # the host may be gone: the rest still goes
+            LOGGER.warning("Could not delete the prefix's remote volumes: %s", err)
+
     def cleanup(self) -> None:
         """Stop everything and mark the prefix uninitialized."""
         with LogTask("Cleanup prefix"):
@@ -349,6 +361,7 @@ class Prefix:
                     self.virt_env.stop()
                 except Exception as err:  # the daemon or objects may be gone
                     LOGGER.warning("Could not stop the environment cleanly: %s", err)
+            self._destroy_remote_storage()
             # only after stopping: a lease freed while its network still ran
             # would hand the same subnet to the next environment
             self._release_leases()

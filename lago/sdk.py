@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
+from lago import env_host
 from lago.init_env import init_environment, load_checked
 from lago.log_utils import get_default_log_formatter
 from lago.prefix import Prefix
@@ -211,7 +212,9 @@ def load_env(
     handlers = _sdk_logging(logfile, loglevel)
     work = Workdir(os.path.abspath(workdir))
     work.load()
-    return SDK(work, work.get_prefix("current"), handlers)
+    prefix = work.get_prefix("current")
+    env_host.restore(prefix.paths.prefix_path())
+    return SDK(work, prefix, handlers)
 
 
 def _sdk_logging(logfile: str | None, loglevel: int) -> list[logging.Handler]:

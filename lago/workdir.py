@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lago import env_host
 from lago.errors import LagoLookupError, LagoUserException
 from lago.prefix import Prefix
 
@@ -215,6 +216,8 @@ class Workdir:
             if os.path.islink(real):
                 os.unlink(real)
             else:
+                # each prefix on the libvirt host it was made on
+                env_host.restore(prefix.paths.prefix_path())
                 prefix.destroy()
             self.remove_prefix(name)
         if prefix_names is None and os.path.isdir(self.path):

@@ -138,6 +138,8 @@ class Lago:
     #: CLOCK_BOOTTIME when each VM answered in the last until_all_answer
     answered_at: dict[str, float] = field(default_factory=dict)
     runs: int = 0  # lago processes started so far
+    #: environment of the lago processes (None: this process's)
+    env: dict[str, str] | None = None
 
     def command(self, args: Sequence[str]) -> list[str]:
         exe = Path(sys.executable).with_name("lago")
@@ -150,7 +152,7 @@ class Lago:
         cmd = self.command(args)
         proc = subprocess.Popen(
             cmd, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE, text=True, env=self.env,
         )  # fmt: skip
         self.procs.add(proc)
         self.runs += 1

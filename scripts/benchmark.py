@@ -81,6 +81,14 @@ STEPS: list[Step] = [
     Step("revert", "revert (VMs up, started again)", ("revert", "bench")),
     Step("destroy", "destroy -y", ("destroy", "-y")),
 ]
+# on a remote libvirt host (--remote): the disks go to its storage pools
+REMOTE_STEPS: list[Step] = [
+    Step("init", "init"),
+    Step("start", "start"),
+    Step("until_ssh", "then until all answer"),
+    Step("destroy", "destroy -y", ("destroy", "-y")),
+]
+REMOTE_ENV = Path("/run/lago-remote/env")
 # derived figures, shown after the steps
 DERIVED: list[tuple[str, str]] = [
     ("start_to_ssh", "start -> all answer"),
@@ -172,14 +180,19 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in lines]
 
 
-def format_table(runs: Sequence[RunResult], warmup: Warmup | None) -> str:
+def format_table(
+    runs: Sequence[RunResult],
+    warmup: Warmup | None,
+    steps: Sequence[Step] = tuple(STEPS),
+    title: str = "wall seconds",
+) -> str:
     """Wall seconds per run, the reference row, then CPU-seconds per run."""
-    keys = [s.key for s in STEPS] + [k for k, _ in DERIVED]
-    labels = [s.label for s in STEPS] + [label for _, label in DERIVED]
+    keys = [s.key for s in steps] + [k for k, _ in DERIVED]
+    labels = [s.label for s in steps] + [label for _, label in DERIVED]
     rows = [[f"N={r.vms}", *(_cell(r.steps.get(k)) for k in keys)] for r in runs]
     rows.append([ORIGINAL.label, *(ORIGINAL.steps.get(k, "") for k in keys)])
-    lines = ["wall seconds", "", *_table(["run", *labels], rows)]
-    step_keys = [s.key for s in STEPS]
+    lines = [title, "", *_table(["run", *labels], rows)]
+    step_keys = [s.key for s in steps]
     cpu_rows = []
     for r in runs:
         cpu_rows.append(
@@ -189,7 +202,7 @@ def format_table(runs: Sequence[RunResult], warmup: Warmup | None) -> str:
             [f"N={r.vms} guests", *(_cell(r.guest_cpu.get(k)) for k in step_keys)]
         )
     lines += ["", "CPU-seconds (lago processes; the environment's qemus)", ""]
-    lines += _table(["run", *(s.label for s in STEPS)], cpu_rows)
+    lines += _table(["run", *(s.label for s in steps)], cpu_rows)
     if warmup:
         state = "copied into the store" if warmup.copied else "already in the store"
         lines.append(f"\nwarm-up init (1 VM, template {state}): {warmup.seconds:.1f} s")
@@ -233,7 +246,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--ssh-timeout", type=float, default=600.0,
         help="seconds for every VM to answer `lago shell VM hostname`")  # fmt: skip
     add("--results-dir", type=Path, default=ROOT / "bench-results")
+    add("--remote", nargs="?", const="auto", metavar="URL",
+        help="also measure init/start/until SSH/destroy on the libvirt host at "
+        "URL (default: the sandbox's remote host, scripts/sandbox.sh start "
+        "--remote)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.remote == "auto":
+        args.remote = remote_url()
+        if not args.remote:
+            parser.error(
+                f"--remote: no remote host runs ({REMOTE_ENV} is missing): "
+                "run bash scripts/sandbox.sh start --remote, or give its URL"
+            )
     if min(*args.vms, args.repeat) < 1 or args.memory < 64:
         parser.error("--vms and --repeat must be >= 1, --memory >= 64")
     if not args.template_repo_path.is_file():
@@ -242,6 +266,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "run bash scripts/build-templates.sh"
         )
     return args
+
+
+def remote_url(env_file: Path = REMOTE_ENV) -> str | None:
+    """The SSH URL (with its key, which the guests are reached through) of
+    the sandbox's remote libvirt host, if it runs."""
+    try:
+        lines = env_file.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition("=")
+        if name == "LAGO_REMOTE_SSH_URL":
+            return value.strip().strip("'\"")
+    return None
 
 
 def seedless_repo(repo_file: Path, template: str, folder: Path) -> Path:
@@ -283,6 +321,8 @@ class Context:
     pool: ThreadPoolExecutor
     probes: list[Future[VMTimeline]] = field(default_factory=list)
     probe_timeout: float = 600.0
+    #: the guests run on another host: their ports are not probed from here
+    remote: bool = False
 
 
 def _start_probes(ctx: Context) -> None:
@@ -312,7 +352,8 @@ def _init(ctx: Context) -> float:
 
 
 def _start(ctx: Context) -> float:
-    _start_probes(ctx)
+    if not ctx.remote:
+        _start_probes(ctx)
     return ctx.lago.timed("start", ["start"])
 
 
@@ -387,6 +428,10 @@ def run_steps(ctx: Context, steps: Sequence[Step] = tuple(STEPS)) -> None:
         derive(ctx.result)
 
 
+def remote_steps(ctx: Context) -> None:
+    run_steps(ctx, REMOTE_STEPS)
+
+
 def warmup_steps(ctx: Context) -> None:
     run_steps(ctx, [STEPS[0], Step("destroy", "destroy -y", ("destroy", "-y"))])
 
@@ -397,18 +442,22 @@ def measure(
     repo: Path,
     store: Path,
     steps: Callable[[Context], None] = run_steps,
+    *,
+    remote: str | None = None,
 ) -> RunResult:
     result = RunResult(vms, loadavg_before=list(os.getloadavg()))
     result.qemus_before = count_qemus()
     cwd = Path(tempfile.mkdtemp(prefix=f"n{vms}-", dir=WORK_BASE))
     cwd.chmod(0o755)
     (cwd / "LagoInitFile").write_text(init_file_text(vms, args.memory, args.template))
-    lago = Lago(cwd, vms, args.step_timeout, args.ssh_timeout)
+    env = {**os.environ, "LAGO_LIBVIRT_URL": remote} if remote else None
+    lago = Lago(cwd, vms, args.step_timeout, args.ssh_timeout, env=env)
     sampler = QemuSampler()
     try:
         with ThreadPoolExecutor(max_workers=vms + 1) as pool, sampling(sampler):
             ctx = Context(lago, result, repo, store, sampler, pool)
             ctx.probe_timeout = args.ssh_timeout
+            ctx.remote = remote is not None
             try:
                 steps(ctx)
             finally:
@@ -476,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repo = seedless_repo(repo, args.template, folder)
     started = datetime.now(UTC)
     runs: list[RunResult] = []
+    remote_runs: list[RunResult] = []
     warmup: Warmup | None = None
     interrupted = False
     try:
@@ -486,6 +536,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(measure(vms, args, repo, store))
             if runs[-1].error and not args.keep_going:
                 break
+        for vms, attempt in [(n, i) for n in args.vms for i in range(args.repeat)]:
+            failed = any(r.error for r in [*runs, *remote_runs])
+            if not args.remote or (failed and not args.keep_going):
+                break
+            print(f"measuring {vms} VM(s) on {args.remote}, run {attempt + 1}...")
+            remote_runs.append(
+                measure(vms, args, repo, store, steps=remote_steps, remote=args.remote)
+            )
     except StepFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -497,18 +555,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(store, ignore_errors=True)
         if args.seedless:
             shutil.rmtree(repo.parent, ignore_errors=True)
-    report(args, started, warmup, runs)
+    report(args, started, warmup, runs, remote_runs)
     if interrupted:
         return 130
-    return 1 if any(r.error for r in runs) else 0
+    return 1 if any(r.error for r in [*runs, *remote_runs]) else 0
 
 
 def report(
     args: argparse.Namespace, started: datetime, warmup: Warmup | None,
-    runs: list[RunResult],
+    runs: list[RunResult], remote_runs: Sequence[RunResult] = (),
 ) -> None:  # fmt: skip
     summary = summarize(runs)
     print(format_table(summary, warmup))
+    if remote_runs:
+        title = f"wall seconds on the remote host {args.remote}"
+        print()
+        print(format_table(summarize(remote_runs), None, REMOTE_STEPS, title))
     data = {
         "started": started.isoformat(),
         "loadavg_after": list(os.getloadavg()),
@@ -517,10 +579,11 @@ def report(
         "warmup": asdict(warmup) if warmup else None,
         "runs": [asdict(r) for r in runs],
         "medians": [asdict(r) for r in summary],
+        "remote_runs": [asdict(r) for r in remote_runs],
         "reference": asdict(ORIGINAL),
     }
     print(f"raw results: {write_results(args.results_dir, data, started)}")
-    for run in runs:
+    for run in [*runs, *remote_runs]:
         if run.error:
             print(f"error: {run.error}", file=sys.stderr)
 

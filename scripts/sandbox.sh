@@ -4,7 +4,10 @@
 # rule and VM NIC lives there with no route out.
 #
 #   sandbox.sh start        make sure a libvirt daemon answers (idempotent)
+#   sandbox.sh start --remote   also the second, "remote" libvirt host
+#                           (scripts/sandbox-remote.sh), for remote-host tests
 #   sandbox.sh stop         stop the daemons we started (the namespace stays)
+#   sandbox.sh stop --remote    stop only the remote host
 #   sandbox.sh status       say what answers, and where
 #   sandbox.sh exec CMD...  run CMD inside the namespace (or directly when the
 #                           host's own libvirtd is used, see below)
@@ -14,6 +17,7 @@
 set -euo pipefail
 
 NS="${LAGO_NETNS:-lago-sandbox}"
+REMOTE="$(dirname "${BASH_SOURCE[0]}")/sandbox-remote.sh"
 URI="${LAGO_LIBVIRT_URL:-qemu:///system}"
 PIDFILE=/run/libvirtd.pid
 VIRTLOGD_PIDFILE=/run/virtlogd.pid
@@ -50,7 +54,14 @@ running_libvirtd() {
         echo "$pid"
         return
     fi
-    pgrep -x libvirtd | head -n1 || true
+    # the remote host's libvirtd (scripts/sandbox-remote.sh) is not ours
+    local remote
+    remote="$(stat -L -c %i "/run/netns/${LAGO_REMOTE_NETNS:-lago-remote}" 2>/dev/null || true)"
+    for pid in $(pgrep -x libvirtd || true); do
+        [[ -n "$remote" && "$(pid_net_inode "$pid")" == "$remote" ]] && continue
+        echo "$pid"
+        return
+    done
 }
 
 ensure_ns() {
@@ -149,10 +160,33 @@ cmd_exec() {
     exec ip netns exec "$NS" "$@"
 }
 
+remote_flag() {
+    case "${1:-}" in
+        "") return 1 ;;
+        --remote) return 0 ;;
+        *) die "unknown option $1 (only --remote)" ;;
+    esac
+}
+
 case "${1:-}" in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
+    start)
+        if remote_flag "${2:-}"; then
+            cmd_start
+            use_host || bash "$REMOTE" start
+        else
+            cmd_start
+        fi
+        ;;
+    stop)
+        # --remote: the remote host only; the sandbox daemons stay
+        if remote_flag "${2:-}"; then use_host || bash "$REMOTE" stop; else cmd_stop; fi
+        ;;
+    status)
+        cmd_status
+        if ! use_host && [[ -e "/run/netns/${LAGO_REMOTE_NETNS:-lago-remote}" ]]; then
+            bash "$REMOTE" status || true
+        fi
+        ;;
     exec) shift; cmd_exec "$@" ;;
-    *) echo "usage: $0 start|stop|status|exec CMD..." >&2; exit 2 ;;
+    *) echo "usage: $0 start [--remote]|stop [--remote]|status|exec CMD..." >&2; exit 2 ;;
 esac

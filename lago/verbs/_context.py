@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lago import env_host
 from lago.log_utils import setup_prefix_logging
 from lago.prefix import Prefix
 from lago.workdir import Workdir
@@ -80,6 +81,8 @@ def in_prefix(
                 workdir_class=workdir_cls,
             )
             export_paths(ctx)
+            # the environment's own libvirt host, whatever the config says
+            env_host.restore(ctx.prefix.paths.prefix_path())
             if logs:
                 setup_prefix_logging(ctx.prefix.paths.logs())
             kwargs["prefix"] = ctx.prefix

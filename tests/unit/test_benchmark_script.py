@@ -370,3 +370,41 @@ def test_a_new_cli_step_is_timed_with_its_cpu(bench, fake_lago) -> None:
     assert set(result.steps) == {"snapshot"}
     assert result.lago_cpu["snapshot"] > 0  # one python process ran
     assert result.guest_cpu == {"snapshot": 0}  # no qemu of this environment
+
+
+def test_remote_is_off_by_default(bench, repo_file: Path) -> None:
+    assert bench.parse_args(["--template-repo-path", str(repo_file)]).remote is None
+
+
+def test_remote_url_given(bench, repo_file: Path) -> None:
+    argv = ["--remote", "qemu+tcp://h/system", "--template-repo-path", str(repo_file)]
+    assert bench.parse_args(argv).remote == "qemu+tcp://h/system"
+
+
+def test_remote_url_of_the_sandbox(bench, tmp_path: Path) -> None:
+    env = tmp_path / "env"
+    env.write_text(
+        "LAGO_REMOTE_TCP_URL='qemu+tcp://h/system'\n"
+        "LAGO_REMOTE_SSH_URL='qemu+ssh://root@h/system?keyfile=/k&no_verify=1'\n"
+    )
+    assert bench.remote_url(env) == "qemu+ssh://root@h/system?keyfile=/k&no_verify=1"
+    assert bench.remote_url(tmp_path / "missing") is None
+
+
+def test_remote_without_a_remote_host(bench, repo_file: Path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "remote_url", lambda: None)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--remote", "--template-repo-path", str(repo_file)])
+    assert "--remote: no remote host runs" in capsys.readouterr().err
+
+
+def test_remote_table(bench) -> None:
+    run = _run(bench, 2, init=3.0, start=1.0, until_ssh=2.0, destroy=1.5)
+    bench.derive(run)
+    table = bench.format_table([run], None, bench.REMOTE_STEPS, "on the remote host h")
+    lines = table.splitlines()
+    assert lines[0] == "on the remote host h"
+    assert lines[2].startswith(
+        "| run | init | start | then until all answer | destroy -y |"
+    )
+    assert lines[4].startswith("| N=2 | 3.0 | 1.0 | 2.0 | 1.5 | 3.0 |")

@@ -21,9 +21,14 @@ from lago.plugins.vm import VMError, VMProviderPlugin, expand_path
 from lago.process import CommandStatus, run_interactive_command
 from lago.providers.libvirt import host as lvhost
 from lago.providers.libvirt import leases as lvleases
+from lago.providers.libvirt import (
+    remote_disks,
+    remote_export,
+    remote_snapshot,
+    vm_compat,
+)
 from lago.providers.libvirt import snapshot as lvsnapshot
 from lago.providers.libvirt import utils as lvutils
-from lago.providers.libvirt import vm_compat
 from lago.providers.libvirt.disk_chain import backing_layers
 from lago.providers.libvirt.domain_xml import domain_xml
 from lago.snapshots import reclaim, snapshot_disks
@@ -111,21 +116,28 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
         prefix_path = self._env.prefix.paths.prefix
         for disk in spec.get("disks", []):
             disk["path"] = expand_path(disk["path"], prefix_path)
-        backing = {
-            disk["path"]: backing_layers(disk["path"])
-            for disk in spec.get("disks", [])
-            if disk.get("format") != "iso"
-        }
         net_names = {
             name: net.libvirt_name() for name, net in self._env.get_nets().items()
         }
         os.makedirs(os.path.dirname(self.serial_log_path()), exist_ok=True)
+        # a remote host cannot write into the local prefix, and its disk paths
+        # are not files here for qemu-img to read the backing chain of
+        remote = remote_disks.is_remote(remote_disks.env_libvirt_url(self._env.uuid))
+        backing = (
+            {}
+            if remote
+            else {
+                disk["path"]: backing_layers(disk["path"])
+                for disk in spec.get("disks", [])
+                if disk.get("format") != "iso"
+            }
+        )
         return domain_xml(
             spec,
             libvirt_name=self._libvirt_name(),
             net_names=net_names,
             host=self.host_facts(),
-            serial_log=self.serial_log_path(),
+            serial_log=None if remote else self.serial_log_path(),
             distro=self.vm.distro(),
             backing=backing,
         )
@@ -271,6 +283,11 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
             return
         if nocloud.supports_seed(disks[0].get("metadata") or {}):
             self._bootstrap_seed()
+        elif self._remote_storage() is not None:
+            raise VMError(
+                f"VM {self.vm.name()}: its template has no NoCloud seed, and a disk "
+                "on a remote libvirt host cannot be prepared from here"
+            )
         elif guest_batch is not None:
             guest_batch.add(
                 self._guest_spec(disks[0]),
@@ -306,6 +323,12 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
                 "skip-export": True,
             }
         )
+        remote = self._remote_storage()
+        if remote is not None:
+            disks[-1] = remote.upload(paths.images(seed_file), seed_file, disks[-1])
+
+    def _remote_storage(self) -> remote_disks.PrefixStorage | None:
+        return remote_disks.storage_for(self._env.uuid)
 
     def _bootstrap_sysprep(self, disk: dict[str, Any]) -> None:
         paths = self._env.prefix.paths
@@ -361,26 +384,41 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
             {**disk, "path": expand_path(disk["path"], prefix_path)}
             for disk in self.vm.spec.get("disks", [])
         ]
-        manager = VMExportManager(
-            disks, dst_dir or ".", compress, with_threads, *args, standalone=standalone,
-            **kwargs,
-        )  # fmt: skip
-        if collect_only:
-            return manager.collect_paths()
-        return manager.export()
+        remote = self._remote_storage()
+        if remote is None or collect_only:
+            manager = VMExportManager(
+                disks, dst_dir or ".", compress, with_threads, *args,
+                standalone=standalone, **kwargs,
+            )  # fmt: skip
+            return manager.collect_paths() if collect_only else manager.export()
+        # volumes of a remote host: downloaded first, exported from here
+        images = self._env.prefix.paths.images()
+        with remote_export.staged_disks(remote.conn, disks, images) as local:
+            manager = VMExportManager(
+                local, dst_dir or ".", compress, with_threads, *args,
+                standalone=standalone, **kwargs,
+            )  # fmt: skip
+            return manager.export()
 
     # -- snapshots -----------------------------------------------------------
     def prefix_path(self) -> str:
         return self._env.prefix.paths.prefix
 
     def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        if self.defined():
+        remote = self._remote_storage()
+        if remote is not None:
+            remote_snapshot.create(self, remote, name)
+        elif self.defined():
             self._create_live_snapshot(name)
         else:
             self._create_dead_snapshot(name)
 
     def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
-        lvsnapshot.revert(self, name)
+        remote = self._remote_storage()
+        if remote is not None:
+            remote_snapshot.revert(self, remote, name)
+        else:
+            lvsnapshot.revert(self, name)
 
     def _create_dead_snapshot(self, name: str) -> None:
         lvsnapshot.create_dead(self, name)

@@ -43,6 +43,7 @@ class ServerLog:
     commands: list[str] = field(default_factory=list)
     ptys: list[tuple[str, int, int]] = field(default_factory=list)
     resizes: list[tuple[int, int]] = field(default_factory=list)
+    forwards: list[tuple[str, int]] = field(default_factory=list)  # direct-tcpip asked
 
 
 def _pump_out(source: Any, send: Any) -> None:
@@ -101,6 +102,18 @@ def _serve_command(chan: paramiko.Channel, argv: list[str]) -> None:
         LOGGER.debug("command %s ended with the connection: %s", argv, err)
 
 
+def _pump_socket(source: Any, sink: Any) -> None:
+    """Bytes from ``source`` to ``sink`` (a socket or a channel) until EOF."""
+    try:
+        while data := source.recv(_CHUNK):
+            sink.sendall(data)
+    except _CHANNEL_ERRORS as err:
+        LOGGER.debug("forward pump stopped: %s", err)
+    finally:
+        with contextlib.suppress(*_CHANNEL_ERRORS):
+            sink.close()
+
+
 class _Handler(paramiko.ServerInterface):
     def __init__(self, server: SSHServer) -> None:
         self.server = server
@@ -131,6 +144,21 @@ class _Handler(paramiko.ServerInterface):
         self.server.threads.append(thread)
         return True
 
+    def check_channel_direct_tcpip_request(
+        self, chanid: int, origin: tuple[str, int], destination: tuple[str, int]
+    ) -> int:
+        wanted = (str(destination[0]), int(destination[1]))
+        self.server.log.forwards.append(wanted)
+        address = self.server.forwards.get(wanted)
+        if address is None:
+            return paramiko.OPEN_FAILED_CONNECT_FAILED
+        try:
+            sock = socket.create_connection(address, 5)
+        except OSError:
+            return paramiko.OPEN_FAILED_CONNECT_FAILED
+        self.server.pending[chanid] = sock
+        return paramiko.OPEN_SUCCEEDED
+
     def check_channel_exec_request(
         self, channel: paramiko.Channel, command: bytes
     ) -> bool:
@@ -160,13 +188,22 @@ class SSHServer:
     """Serves SSH on ``127.0.0.1:port`` (a free port when 0) from a thread.
 
     ``key`` is the one accepted public key; ``password`` (``None``: none)
-    the accepted password. Use as a context manager or start()/stop().
+    the accepted password. ``forwards`` makes it a jump host: a
+    ``direct-tcpip`` channel to a name in it is joined to the address it
+    maps to (any other destination is refused). Use as a context manager or
+    start()/stop().
     """
 
     def __init__(
-        self, key: paramiko.PKey | None, password: str | None = "123456", port: int = 0
+        self,
+        key: paramiko.PKey | None,
+        password: str | None = "123456",
+        port: int = 0,
+        forwards: dict[tuple[str, int], tuple[str, int]] | None = None,
     ) -> None:
         self.key, self.password = key, password
+        self.forwards = dict(forwards or {})
+        self.pending: dict[int, socket.socket] = {}
         self.host_key = paramiko.ECDSAKey.generate()
         self.log = ServerLog()
         self.threads: list[threading.Thread] = []
@@ -209,6 +246,17 @@ class SSHServer:
         except (paramiko.SSHException, EOFError, OSError) as err:
             LOGGER.debug("ssh negotiation failed: %s", err)
             transport.close()
+            return
+        # sessions are served from their requests; forwarded channels here
+        while transport.is_active() and not self._stopping.is_set():
+            chan = transport.accept(0.1)
+            sock = self.pending.pop(chan.get_id(), None) if chan else None
+            if chan is None or sock is None:
+                continue
+            for source, sink in ((chan, sock), (sock, chan)):
+                pump = threading.Thread(target=_pump_socket, args=(source, sink))
+                pump.daemon = True
+                pump.start()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -8,11 +8,13 @@ driver (``test:///default``), so nothing touches the host's libvirtd.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -256,3 +258,33 @@ def test_sdk_hides_what_is_not_exposed(fake: ModuleType, tmp_path: Path) -> None
         assert sorted(loaded.get_vms()) == ["vm01", "vm02"]
     finally:
         env.destroy()
+
+
+def test_each_prefix_is_destroyed_with_its_recorded_host(
+    fake: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lago import env_host
+    from lago.prefix import Prefix
+
+    workdir_path = str(tmp_path / "work")
+    for name in ("a", "b"):
+        init_environment(
+            load_checked(init_file(tmp_path)), workdir_path, name, NO_TEMPLATES
+        )
+    record_b = Path(workdir_path, "b", env_host.HOST_FILE)
+    assert json.loads(record_b.read_text())["libvirt_url"] == "test:///default"
+    record_b.write_text(
+        json.dumps({"libvirt_url": "test:///default", "ssh_jump_host": "b-host"})
+    )
+    seen: dict[str, Any] = {}
+    original = Prefix.destroy
+
+    def destroy(self: Prefix) -> None:
+        seen[os.path.basename(self.paths.prefix)] = config.get("ssh_jump_host")
+        original(self)
+
+    monkeypatch.setattr(Prefix, "destroy", destroy)
+    monkeypatch.setitem(config.get_section("lago") or {}, "ssh_jump_host", None)
+    Workdir(workdir_path).destroy()
+    assert seen == {"a": None, "b": "b-host"}
+    assert leases(tmp_path) == []
