@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from lago import disks as disks_mod
 from lago.config import config
+from lago.errors import LagoUserException
 from lago.providers.libvirt import pool as lvpool
 from lago.providers.libvirt import utils as lvutils
 from lago.providers.libvirt import volume_stream
@@ -30,6 +31,10 @@ LOGGER = logging.getLogger(__name__)
 
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([bkmgtpe]?)$", re.IGNORECASE)
 _UNITS = "bkmgtpe"
+
+
+class RemoteDiskError(LagoUserException):
+    """A disk that cannot be made or prepared on a remote libvirt host."""
 
 
 def is_remote(url: str | None) -> bool:

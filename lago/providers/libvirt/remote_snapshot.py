@@ -93,14 +93,7 @@ def create(provider: Any, storage: PrefixStorage, name: str) -> None:
         if dom is None:
             _make_volumes(storage, layers)
         else:
-            quiesce = lvsnapshot.flush_guest(vm, dom)
-            flags = (
-                libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
-                | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
-                | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
-            )
-            if quiesce:
-                flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+            flags = lvsnapshot.snapshot_flags(lvsnapshot.flush_guest(vm, dom))
             xml = lvsnapshot.snapshot_xml(name, layers, vm.spec["disks"])
             try:
                 dom.snapshotCreateXML(xml, flags)

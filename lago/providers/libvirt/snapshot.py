@@ -73,6 +73,21 @@ def flush_guest(vm: Any, dom: Any) -> bool:
     return False
 
 
+def snapshot_flags(quiesce: bool) -> int:
+    """A disk-only external snapshot, atomic, that libvirt keeps no record of
+    (the domains are transient); quiesced through the agent if it answers."""
+    import libvirt
+
+    flags = (
+        libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+        | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+        | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+    )
+    if quiesce:
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+    return flags
+
+
 def create_live(provider: Any, name: str) -> None:
     """Snapshot ``name`` of a running VM: flush, then an external snapshot."""
     import libvirt
@@ -82,14 +97,7 @@ def create_live(provider: Any, name: str) -> None:
     dom = provider._get_domain()
     if dom is None:
         raise VMError(f"VM {vm.name()} is not running, cannot take snapshot {name}")
-    quiesce = flush_guest(vm, dom)
-    flags = (
-        libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
-        | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
-        | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
-    )
-    if quiesce:
-        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+    flags = snapshot_flags(quiesce=flush_guest(vm, dom))
     xml = snapshot_xml(name, layers, vm.spec["disks"])
     LOGGER.debug("Snapshot XML of %s: %s", vm.name(), xml)
     try:

@@ -284,7 +284,7 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
         if nocloud.supports_seed(disks[0].get("metadata") or {}):
             self._bootstrap_seed()
         elif self._remote_storage() is not None:
-            raise VMError(
+            raise remote_disks.RemoteDiskError(
                 f"VM {self.vm.name()}: its template has no NoCloud seed, and a disk "
                 "on a remote libvirt host cannot be prepared from here"
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from lago.providers.libvirt.pool import (
@@ -38,27 +39,38 @@ def _next_section(fd: int, size: int) -> tuple[bool, int]:
     return True, hole - cur
 
 
+@contextlib.contextmanager
+def _stream(conn: Any, failure: str) -> Iterator[Any]:
+    """A stream finished after the transfer, or aborted, and then reported
+    as ``<failure>: <reason>``, when the transfer fails."""
+    import libvirt
+
+    stream = conn.newStream(0)
+    try:
+        yield stream
+        stream.finish()
+    except (libvirt.libvirtError, OSError) as err:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise PoolError(f"{failure}: {reason(err)}") from err
+
+
 def upload(conn: Any, vol: Any, path: str) -> None:
     """Send the file at ``path`` into ``vol``; holes travel as holes."""
     import libvirt
 
     size = os.path.getsize(path)
-    stream = conn.newStream(0)
     fd = os.open(path, os.O_RDONLY)
     try:
-        vol.upload(stream, 0, size, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
-        stream.sparseSendAll(
-            lambda _s, nbytes, _o: os.read(fd, nbytes),
-            lambda _s, _o: _next_section(fd, size),
-            lambda _s, length, _o: os.lseek(fd, length, os.SEEK_CUR),
-            None,
-        )
-        stream.finish()
-    except (libvirt.libvirtError, OSError) as err:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        msg = f"Cannot upload {path} to volume {vol.name()}: {reason(err)}"
-        raise PoolError(msg) from err
+        with _stream(conn, f"Cannot upload {path} to volume {vol.name()}") as stream:
+            flags = libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM
+            vol.upload(stream, 0, size, flags)
+            stream.sparseSendAll(
+                lambda _s, nbytes, _o: os.read(fd, nbytes),
+                lambda _s, _o: _next_section(fd, size),
+                lambda _s, length, _o: os.lseek(fd, length, os.SEEK_CUR),
+                None,
+            )
     finally:
         os.close(fd)
 
@@ -71,21 +83,17 @@ def download(conn: Any, vol: Any, path: str) -> None:
     """Write the bytes of ``vol`` to a new file at ``path``, keeping holes."""
     import libvirt
 
-    stream = conn.newStream(0)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        vol.download(stream, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
-        stream.sparseRecvAll(
-            lambda _s, buf, _o: os.write(fd, buf),
-            lambda _s, length, _o: _write_hole(fd, length),
-            None,
-        )
-        stream.finish()
-    except (libvirt.libvirtError, OSError) as err:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        msg = f"Cannot download volume {vol.name()} to {path}: {reason(err)}"
-        raise PoolError(msg) from err
+        failure = f"Cannot download volume {vol.name()} to {path}"
+        with _stream(conn, failure) as stream:
+            flags = libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM
+            vol.download(stream, 0, 0, flags)
+            stream.sparseRecvAll(
+                lambda _s, buf, _o: os.write(fd, buf),
+                lambda _s, length, _o: _write_hole(fd, length),
+                None,
+            )
     finally:
         os.close(fd)
 
@@ -106,16 +114,8 @@ def upload_file(conn: Any, pool: Any, name: str, path: str, host: str) -> Any:
 
 def read_small(conn: Any, vol: Any) -> bytes:
     """The content of a small volume (a marker), read through a stream."""
-    import libvirt
-
-    stream = conn.newStream(0)
     chunks: list[bytes] = []
-    try:
+    with _stream(conn, f"Cannot read volume {vol.name()}") as stream:
         vol.download(stream, 0, 0, 0)
         stream.recvAll(lambda _s, buf, _o: chunks.append(buf), None)
-        stream.finish()
-    except libvirt.libvirtError as err:
-        with contextlib.suppress(libvirt.libvirtError):
-            stream.abort()
-        raise PoolError(f"Cannot read volume {vol.name()}: {reason(err)}") from err
     return b"".join(chunks)

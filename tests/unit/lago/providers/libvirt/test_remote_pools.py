@@ -488,3 +488,21 @@ def test_export_stages_the_whole_chain(
         ("vm01_root.qcow2", "remote:tiny:v1", "raw"),
     ]
     assert not staging.exists()
+
+
+def test_seedless_disk_on_a_remote_host_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from lago.providers.libvirt.vm import LocalLibvirtVMProvider
+
+    provider = object.__new__(LocalLibvirtVMProvider)
+    provider._env = SimpleNamespace(uuid="u" * 32)
+    root = {"name": "root", "type": "template", "format": "qcow2", "metadata": {}}
+    provider.vm = SimpleNamespace(name=lambda: "vm01", spec={"disks": [root]})
+    monkeypatch.setattr(remote_disks, "storage_for", lambda _uuid: object())
+    with pytest.raises(
+        remote_disks.RemoteDiskError, match="VM vm01: its template has no NoCloud seed"
+    ):
+        provider.bootstrap(guest_batch=None)
