@@ -163,11 +163,19 @@ def setup_logging(
     return handler
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, exits ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def exit_handler(signum: int, frame: Any) -> None:
     """Exit with ``128 + signum`` on SIGTERM/SIGHUP."""
     del frame
     # SystemExit unwinds the stack, so every rollback on the way runs
-    raise SystemExit(128 + signum)
+    raise Terminated(signum)
 
 
 _exit_on_signal = exit_handler
@@ -269,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(_red("Interrupted") + "\n")
         sys.exit(130)
+    except Terminated as err:
+        name = signal.Signals(err.signum).name
+        sys.stderr.write(_red(f"Terminated by {name}") + "\n")
+        sys.exit(err.code)
     except Exception as err:
         sys.exit(_report(err, args.loglevel == "debug"))
     return 0

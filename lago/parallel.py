@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lago import interrupt
+
 
 class _Call(threading.Thread):
     def __init__(self, func: Callable[..., Any], args: Sequence[Any]) -> None:
@@ -35,8 +37,16 @@ class VectorThread:
             thread.start()
 
     def join_all(self, raise_exceptions: bool = True) -> list[Any]:
-        for thread in self.threads:
-            thread.join()
+        try:
+            for thread in self.threads:
+                thread.join()
+        except BaseException:
+            # Ctrl-C or SIGTERM: stop the workers and wait for them, so that
+            # the caller's rollback does not race what they are still making
+            with interrupt.cancelling():
+                for thread in self.threads:
+                    thread.join()
+            raise
         if raise_exceptions:
             for thread in self.threads:
                 if thread.error is not None:

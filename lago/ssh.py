@@ -25,7 +25,7 @@ from typing import Any
 
 import paramiko
 
-from lago import _ssh_reuse
+from lago import _ssh_reuse, interrupt
 from lago._ssh_channel import (
     CALLER_STDERR,
     CALLER_STDOUT,
@@ -301,6 +301,7 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
     deadline = time.monotonic() + connect_timeout
     asked = float("-inf")
     while time.monotonic() < deadline:
+        interrupt.check()  # the verb was interrupted: stop waiting
         began = time.monotonic()
         # asking the hypervisor costs more than a TCP connect: once a second
         if alive is not None and began - asked >= ATTEMPT_SPACING:
@@ -316,7 +317,7 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
             return
         # a login that failed waits a second before the next; a closed port less
         spacing = ATTEMPT_SPACING if port_open else _PORT_POLL_SPACING
-        time.sleep(max(0.0, min(began + spacing, deadline) - time.monotonic()))
+        interrupt.sleep(max(0.0, min(began + spacing, deadline) - time.monotonic()))
     status = ssh(
         ip_addr,
         ["true"],
