@@ -43,10 +43,8 @@ class PrefixIncomplete(PrefixError, LagoUserException):
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"Prefix {path} is incomplete (no virt/env): its init failed, "
-            "was killed or is still running",
-            hint="`lago destroy -y` removes it (and its subnet leases); then "
-            "init again",
+            f"Prefix {path} is incomplete (no virt/env): its init was killed, "
+            "failed or is still running; `lago destroy -y` removes it"
         )
 
 
