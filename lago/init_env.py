@@ -54,6 +54,14 @@ def load_checked(init_path: str) -> InitFile:
 
 
 def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None:
+    try:
+        _undo_prefix(workdir, prefix_name, created_workdir)
+    except OSError as err:
+        # the caller reports the error that caused the rollback, not this one
+        LOGGER.warning("Could not remove all of %s: %s", workdir.path, err)
+
+
+def _undo_prefix(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None:
     prefix_dir = workdir.join(prefix_name)
     if os.path.isdir(prefix_dir):
         try:
