@@ -251,6 +251,7 @@ def ssh_script(  # noqa: PLR0917 - the seeds' signature
 
 
 def _port_answers(target: Target) -> bool:
+    interrupt.check()  # every wait for a guest polls here: stop when interrupted
     try:
         open_port(target, _PROBE_CONNECT_TIMEOUT).close()
     except OSError as err:
@@ -260,6 +261,7 @@ def _port_answers(target: Target) -> bool:
 
 
 def _answers(target: Target, patience: float) -> bool:
+    interrupt.check()
     try:
         status = _run(
             target,
