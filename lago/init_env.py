@@ -125,7 +125,7 @@ def init_environment(
         if not existing:
             raise WorkdirError(
                 f"{work.join(name)} exists but {work.path} is not a workdir "
-                "(no 'current' link): an init of an older Lago was killed there",
+                "(no 'current' link): an interrupted init left it, or it is not Lago's",
                 hint=f"remove {work.join(name)} by hand, or init elsewhere",
             )
         raise LagoPrefixAlreadyExistsError(name, work.path)

@@ -12,7 +12,7 @@ from lago import init_env
 from lago.init_env import init_environment, load_checked
 from lago.prefix import Prefix, PrefixIncomplete
 from lago.rollback import RollbackContext
-from lago.workdir import LagoPrefixAlreadyExistsError, Workdir
+from lago.workdir import LagoPrefixAlreadyExistsError, Workdir, WorkdirError
 
 from .test_model import NO_TEMPLATES, fake, init_file, leases, net_active
 
@@ -130,3 +130,21 @@ def test_a_failed_start_stops_every_vm_it_started_before_the_networks(
     names = [net.libvirt_name() for net in prefix.get_nets().values()]
     assert not any(net_active(name) for name in names)
     work.destroy()
+
+
+def test_a_prefix_directory_without_a_workdir_is_refused_untouched(
+    fake: ModuleType, tmp_path: Path
+) -> None:
+    stray = tmp_path / "work" / "default"
+    stray.mkdir(parents=True)
+    (stray / "uuid").write_text("left")
+    with pytest.raises(WorkdirError, match="not a workdir") as raised:
+        init_environment(
+            load_checked(init_file(tmp_path)),
+            str(tmp_path / "work"),
+            None,
+            NO_TEMPLATES,
+        )
+    assert raised.value.hint == f"remove {stray} by hand, or init elsewhere"
+    assert sorted(p.name for p in stray.iterdir()) == ["uuid"]
+    assert not (tmp_path / "work" / "current").exists()
