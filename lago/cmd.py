@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -163,11 +164,19 @@ def setup_logging(
     return handler
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, exits ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def exit_handler(signum: int, frame: Any) -> None:
     """Exit with ``128 + signum`` on SIGTERM/SIGHUP."""
     del frame
     # SystemExit unwinds the stack, so every rollback on the way runs
-    raise SystemExit(128 + signum)
+    raise Terminated(signum)
 
 
 _exit_on_signal = exit_handler
@@ -242,6 +251,16 @@ def _wants_debug(argv: Sequence[str]) -> bool:
     return False
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End an interrupted run once its rollbacks are done, skipping the
+    interpreter's teardown: there, libvirt connections collected while
+    paramiko's daemon threads hold the import lock print tracebacks or hang."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _wants_debug(argv)
@@ -268,7 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except KeyboardInterrupt:
         sys.stderr.write(_red("Interrupted") + "\n")
-        sys.exit(130)
+        _exit_now(130)
+    except Terminated as err:
+        name = signal.Signals(err.signum).name
+        sys.stderr.write(_red(f"Terminated by {name}") + "\n")
+        _exit_now(128 + err.signum)
     except Exception as err:
         sys.exit(_report(err, args.loglevel == "debug"))
     return 0

@@ -21,9 +21,15 @@ from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
 from lago.network_plan import check_networks
 from lago.prefix import Prefix
+from lago.rollback import rollback_task
 from lago.spec_data import deepcopy
 from lago.template_source import TemplateOptions
-from lago.workdir import Workdir, check_prefix_name
+from lago.workdir import (
+    LagoPrefixAlreadyExistsError,
+    Workdir,
+    WorkdirError,
+    check_prefix_name,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +55,14 @@ def load_checked(init_path: str) -> InitFile:
 
 
 def _rollback(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None:
+    try:
+        _undo_prefix(workdir, prefix_name, created_workdir)
+    except OSError as err:
+        # the caller reports the error that caused the rollback, not this one
+        LOGGER.warning("Could not remove all of %s: %s", workdir.path, err)
+
+
+def _undo_prefix(workdir: Workdir, prefix_name: str, created_workdir: bool) -> None:
     prefix_dir = workdir.join(prefix_name)
     if os.path.isdir(prefix_dir):
         try:
@@ -109,16 +123,27 @@ def init_environment(
     existing = Workdir.is_workdir(workdir_path)
     if existing:
         work.load()
-    with LogTask("Initialize and populate prefix"):
-        prefix = work.add_prefix(name) if existing else work.initialize(name)
-        try:
+    if os.path.lexists(work.join(name)):
+        # refused before the rollback below could touch what is there
+        if not existing:
+            raise WorkdirError(
+                f"{work.join(name)} exists but {work.path} is not a workdir "
+                "(no 'current' link): an interrupted init left it, or it is not Lago's",
+                hint=f"remove {work.join(name)} by hand, or init elsewhere",
+            )
+        raise LagoPrefixAlreadyExistsError(name, work.path)
+    try:
+        with LogTask("Initialize and populate prefix"):
+            prefix = work.add_prefix(name) if existing else work.initialize(name)
             env_host.record(prefix.paths.prefix_path())
             if on_prefix is not None:
                 on_prefix(prefix, work)
             prefix.virt_conf(init_file, source, None, do_bootstrap, do_build)
-        except BaseException:
+    except BaseException:
+        # outside the failed task, so that its steps log as a rollback
+        with rollback_task("Initialize and populate prefix"):
             _rollback(work, name, created_workdir)
-            raise
+        raise
     if existing and set_current:
         work.set_current(name)
     return work

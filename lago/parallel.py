@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lago import interrupt
+
 
 class _Call(threading.Thread):
     def __init__(self, func: Callable[..., Any], args: Sequence[Any]) -> None:
@@ -14,12 +16,17 @@ class _Call(threading.Thread):
         self.args = tuple(args)
         self.result: Any = None
         self.error: BaseException | None = None
+        # waited on instead of join(): a join() interrupted by Ctrl-C may
+        # later return at once for a thread that still runs
+        self.done = threading.Event()
 
     def run(self) -> None:
         try:
             self.result = self.func(*self.args)
         except BaseException as err:  # handed to the caller
             self.error = err
+        finally:
+            self.done.set()
 
 
 class VectorThread:
@@ -31,17 +38,37 @@ class VectorThread:
 
     def start_all(self) -> None:
         self.threads = [_Call(target, ()) for target in self.targets]
-        for thread in self.threads:
-            thread.start()
+        launched: list[_Call] = []
+        try:
+            for thread in self.threads:
+                # once start() is entered the thread exists: only the wait
+                # for it to run can be interrupted
+                launched.append(thread)
+                thread.start()
+        except BaseException:
+            _stop_and_wait(launched)
+            raise
 
     def join_all(self, raise_exceptions: bool = True) -> list[Any]:
-        for thread in self.threads:
-            thread.join()
+        try:
+            for thread in self.threads:
+                thread.done.wait()
+        except BaseException:
+            _stop_and_wait(self.threads)
+            raise
         if raise_exceptions:
             for thread in self.threads:
                 if thread.error is not None:
                     raise thread.error
         return [thread.result for thread in self.threads]
+
+
+def _stop_and_wait(threads: Sequence[_Call]) -> None:
+    """Ctrl-C or SIGTERM: stop the workers and wait for them, so that the
+    caller's rollback does not race what they are still making."""
+    with interrupt.cancelling():
+        for thread in threads:
+            thread.done.wait()
 
 
 def func_vector(

@@ -17,7 +17,7 @@ from typing import IO, Any
 from lago.collect import collect_from_vms, prepare_output_dir
 from lago.config import config
 from lago.deploy import LagoDeployError, expanded_scripts, run_scripts, scripts_of
-from lago.errors import LagoException, why
+from lago.errors import LagoException, LagoUserException, why
 from lago.fileio import atomic_write
 from lago.initfile import InitFile, load_init_file
 from lago.log_utils import LogTask
@@ -37,6 +37,16 @@ __all__ = ["LagoDeployError", "Prefix", "PrefixError"]
 
 class PrefixError(LagoException):
     pass
+
+
+class PrefixIncomplete(PrefixError, LagoUserException):
+    """The prefix has no ``virt/env``: its ``init`` did not finish."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"Prefix {path} is incomplete (no virt/env): its init was killed, "
+            "failed or is still running; `lago destroy -y` removes it"
+        )
 
 
 class Prefix:
@@ -126,6 +136,8 @@ class Prefix:
     @property
     def virt_env(self) -> VirtEnv:
         if self._virt_env is None:
+            if not self._has_virt():
+                raise PrefixIncomplete(self.prefix)
             self._virt_env = self._create_virt_env()
         return self._virt_env
 
@@ -325,6 +337,7 @@ class Prefix:
 
     def _release_leases(self) -> None:
         if not self._has_virt():
+            self._release_orphaned_leases()
             return
         gateways = [
             net.gw()
@@ -343,6 +356,20 @@ class Prefix:
                 storage.destroy()
         except Exception as err:  # the host may be gone: the rest still goes
             LOGGER.warning("Could not delete the prefix's remote volumes: %s", err)
+
+    def _release_orphaned_leases(self) -> None:
+        """The leases of a prefix whose init was killed before it saved
+        ``virt/env``: found by the uuid they record."""
+        try:
+            uuid = self.uuid
+        except OSError:
+            return  # killed before the uuid was written: it leased nothing
+        if not uuid:
+            return
+        store = self._subnet_store
+        subnets = [lease.subnet for lease in store.list_leases(uuid=uuid)]
+        if subnets:
+            store.release(subnets, uuid_path=self.paths.uuid())
 
     def cleanup(self) -> None:
         """Stop everything and mark the prefix uninitialized."""

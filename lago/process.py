@@ -11,6 +11,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from lago import interrupt
 from lago.errors import LagoException, ToolError
 
 LOGGER = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def _run_command(  # noqa: PLR0917 - the seeds' signature
         input_data = input_data.encode()
     if input_data is not None:
         stdin = subprocess.PIPE
+    interrupt.check()  # no new command once the verb is interrupted
     try:
         proc = subprocess.Popen(
             command, stdin=stdin, stdout=out_pipe, stderr=err_pipe, env=env, **kwargs
@@ -58,12 +60,15 @@ def _run_command(  # noqa: PLR0917 - the seeds' signature
     except OSError as err:
         LOGGER.debug("command %s failed to start: %s", tag, err)
         return CommandStatus(127, "", f"{command[0]}: {err.strerror}")
+    interrupt.add_child(proc)
     try:
         out, errors = proc.communicate(input_data)
     except BaseException:
         proc.kill()
         proc.wait()
         raise
+    finally:
+        interrupt.remove_child(proc)
     status = CommandStatus(proc.returncode, _decode(out), _decode(errors))
     LOGGER.debug("command %s returned %d", tag, status.code)
     if status.out:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from lago import readiness
+from lago import interrupt, readiness
 from lago.config import config
 from lago.log_utils import LogTask
 from lago.parallel import invoke_in_parallel
@@ -119,10 +119,15 @@ def wait_until_ready(
     def one(vm: Any) -> readiness.VMReadiness:
         seconds = vm_timeout(vm.spec.get("boot_time_sec"), limit)
         if not run_ready:  # shell and copies: no task of their own, as before
-            return readiness.wait_one(VMProbe(vm), seconds, run_ready=False)
+            return readiness.wait_one(
+                VMProbe(vm), seconds, run_ready=False, sleep=interrupt.sleep
+            )
         try:
             with LogTask(f"Wait for ssh on {vm.name()}"):
-                status = readiness.wait_one(VMProbe(vm), seconds, run_ready=run_ready)
+                # an interruption wakes the wait at once, not after its pause
+                status = readiness.wait_one(
+                    VMProbe(vm), seconds, run_ready=run_ready, sleep=interrupt.sleep
+                )
                 if not status.ok:
                     raise _NotReady(status)  # marks the task as failed
         except _NotReady as failed:

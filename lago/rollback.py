@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from lago.log_utils import end_log_task, start_log_task
 
 LOGGER = logging.getLogger(__name__)
 
@@ -53,3 +56,18 @@ class RollbackContext:
 
     def clear(self) -> None:
         self._finally = []
+
+
+@contextmanager
+def rollback_task(what: str) -> Iterator[None]:
+    """Log the undoing of ``what`` as its own task, ended with "Rolled back"
+    when every step worked: a rollback that did its job is no error (the
+    error that caused it is reported by the caller)."""
+    task = f"Roll back: {what}"
+    start_log_task(task)
+    try:
+        yield
+    except BaseException:
+        end_log_task(task, level="error")
+        raise
+    end_log_task(task)

@@ -27,7 +27,7 @@ from typing import Any
 
 import paramiko
 
-from lago import _ssh_reuse
+from lago import _ssh_reuse, interrupt
 from lago._ssh_channel import (
     CALLER_STDERR,
     CALLER_STDOUT,
@@ -257,6 +257,7 @@ def ssh_script(  # noqa: PLR0917 - the seeds' signature
 
 
 def _port_answers(target: Target) -> bool:
+    interrupt.check()  # every wait for a guest polls here: stop when interrupted
     try:
         open_port(target, _PROBE_CONNECT_TIMEOUT).close()
     except OSError as err:
@@ -266,6 +267,7 @@ def _port_answers(target: Target) -> bool:
 
 
 def _answers(target: Target, patience: float) -> bool:
+    interrupt.check()
     try:
         status = _run(
             target,
@@ -328,6 +330,7 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
     deadline = time.monotonic() + connect_timeout
     asked = float("-inf")
     while time.monotonic() < deadline:
+        interrupt.check()  # the verb was interrupted: stop waiting
         began = time.monotonic()
         # asking the hypervisor costs more than a TCP connect: once a second
         if alive is not None and began - asked >= ATTEMPT_SPACING:
@@ -343,7 +346,7 @@ def wait_for_ssh(  # noqa: PLR0917 - the seeds' signature
             return
         # a login that failed waits a second before the next; a closed port less
         spacing = ATTEMPT_SPACING if port_open else _PORT_POLL_SPACING
-        time.sleep(max(0.0, min(began + spacing, deadline) - time.monotonic()))
+        interrupt.sleep(max(0.0, min(began + spacing, deadline) - time.monotonic()))
     status = ssh(
         ip_addr,
         ["true"],

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from lago import snapshot_host_keys, snapshots
+from lago import interrupt, snapshot_host_keys, snapshots
 from lago.bootstrap import bootstrap_vms
 from lago.errors import LagoLookupError, LagoUserException
 from lago.fileio import atomic_write
@@ -33,6 +33,20 @@ class LagoUnknownVMTypeError(LagoUserException):
             f"Unknown VM type: {vm_type_name}, available types: "
             f"{', '.join(sorted(vm_types))}"
         )
+
+
+def _restart_cut_off(vms: list[Any], revived: list[str]) -> None:
+    """Power off the running VMs of networks that were down (an interrupted
+    or killed start, a network stopped by hand): their NICs lost the bridge
+    with the network, so they are started again with the others."""
+    cut_off = [vm for vm in vms if set(vm.nets()) & set(revived) and vm.defined()]
+    for vm in cut_off:
+        LOGGER.warning(
+            "VM %s ran without its network %s: restarting it",
+            vm.name(),
+            ", ".join(sorted(set(vm.nets()) & set(revived))),
+        )
+        vm.stop()
 
 
 class VirtEnv:
@@ -143,8 +157,9 @@ class VirtEnv:
                 with LogTask("Start nets"):
                     for net in nets:
                         if not net.alive():
-                            net.start()
                             started.append(net)
+                            net.start()
+                _restart_cut_off(vms, [net.name() for net in started])
                 with LogTask("Start vms"):
                     self._start_vms(vms, started)
         except BaseException:
@@ -162,9 +177,12 @@ class VirtEnv:
         pending = [vm for vm in vms if not vm.defined()]
 
         def start_one(vm: Any) -> None:
+            interrupt.check()
+            # listed first: a start that fails or is interrupted halfway
+            # may leave the domain defined, and the rollback must stop it
+            started.append(vm)
             with LogTask(f"Starting {vm.name()}"):
                 vm.start()
-            started.append(vm)
 
         invoke_in_parallel(start_one, pending)
 

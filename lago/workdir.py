@@ -169,10 +169,12 @@ class Workdir:
         if os.path.lexists(self.join(name)):
             raise LagoPrefixAlreadyExistsError(name, self.path)
         prefix = self.prefix_class(self.join(name))
-        prefix.initialize(*args, **kwargs)
         self.prefixes[name] = prefix
         if not self.current:
+            # before the directory is filled: a run killed halfway leaves a
+            # workdir that `destroy` finds, not a prefix nothing points to
             self.set_current(name)
+        prefix.initialize(*args, **kwargs)
         return prefix
 
     def initialize(

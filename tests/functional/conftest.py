@@ -95,12 +95,56 @@ def local_repo() -> Path:
 
 
 @dataclass
+class Made:
+    """The libvirt names of one environment the suite made."""
+
+    domains: set[str] = field(default_factory=set)
+    networks: set[str] = field(default_factory=set)
+
+
+#: every environment the session made, by uuid: what the leftover checks
+#: look for (exact names, so that other users' objects are never touched)
+MADE: dict[str, Made] = {}
+
+
+def remember(base: Path) -> list[str]:
+    """Record the environments under ``base`` and their libvirt names."""
+    from lago.providers.libvirt.utils import net_libvirt_name, prefixed_name
+
+    uuids = []
+    for uuid_file in base.glob("**/uuid"):
+        try:
+            uuid = uuid_file.read_text().strip()
+        except OSError:  # removed meanwhile
+            continue
+        if not uuid:
+            continue
+        uuids.append(uuid)
+        made = MADE.setdefault(uuid, Made())
+        try:
+            env = json.loads((uuid_file.parent / "virt" / "env").read_text())
+        except (OSError, ValueError):
+            continue  # no VM or network can run before virt/env exists
+        made.domains |= {prefixed_name(uuid, vm) for vm in env.get("vms", [])}
+        made.networks |= {net_libvirt_name(uuid, net) for net in env.get("nets", [])}
+    return uuids
+
+
+@dataclass
 class LagoRunner:
     """Runs the ``lago`` CLI as a user would, in an isolated configuration."""
 
     cwd: Path
     env: dict[str, str]
     made: list[Path] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def remember(self) -> list[str]:
+        """Record the environments made so far (done after every run; a
+        test that runs ``lago`` by itself calls it)."""
+        uuids = remember(self.cwd)
+        self.seen.update(uuids)
+        return uuids
 
     def __call__(self, *args: str, check: bool = True, input: str | None = None,
                  timeout: float = 600) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -109,6 +153,7 @@ class LagoRunner:
             cwd=self.cwd, env=self.env, text=True, capture_output=True,
             input=input, timeout=timeout, check=False,
         )  # fmt: skip
+        self.remember()
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"lago {' '.join(args)} exited {proc.returncode}\n"
@@ -118,34 +163,42 @@ class LagoRunner:
 
 
 def _uuids_under(workdir: Path) -> list[str]:
-    return [
-        uuid.read_text().strip() for uuid in workdir.glob("**/uuid") if uuid.is_file()
-    ]
+    return remember(workdir)
+
+
+def _ours(uuids: list[str]) -> tuple[set[str], set[str]]:
+    domains: set[str] = set()
+    networks: set[str] = set()
+    for uuid in uuids:
+        made = MADE.get(uuid, Made())
+        domains |= made.domains
+        networks |= made.networks
+    return domains, networks
 
 
 def _purge_libvirt(uuids: list[str]) -> list[str]:
-    """Remove domains and networks named after these uuids; return their names."""
+    """Remove the domains and networks these environments made (exact
+    names recorded from their ``virt/env``); return their names."""
     import libvirt
 
+    domains, networks = _ours(uuids)
+    if not domains and not networks:
+        return []
     libvirt.registerErrorHandler(lambda *_: None, None)
     conn = libvirt.open(LIBVIRT_URL)
     leftovers: list[str] = []
     try:
-        tags = {uuid[:8] for uuid in uuids} | {uuid[:4] for uuid in uuids}
-        for dom in conn.listAllDomains():
-            if any(dom.name().startswith(tag) for tag in tags):
-                leftovers.append(dom.name())
+        for kind, names, lookup in (
+            ("domain", domains, conn.lookupByName),
+            ("network", networks, conn.networkLookupByName),
+        ):
+            for name in sorted(names):
                 try:
-                    dom.destroy()
+                    obj = lookup(name)
+                    obj.destroy()
                 except libvirt.libvirtError:
-                    pass
-        for net in conn.listAllNetworks():
-            if any(net.name().startswith(tag) for tag in tags):
-                leftovers.append(net.name())
-                try:
-                    net.destroy()
-                except libvirt.libvirtError:
-                    pass
+                    continue  # not there (or gone since the lookup)
+                leftovers.append(f"{kind} {name}")
     finally:
         conn.close()
     return leftovers
@@ -187,7 +240,7 @@ def lago(tmp_path: Path, local_repo: Path) -> Iterator[LagoRunner]:
     try:
         yield runner
     finally:
-        uuids = _uuids_under(workspace)
+        uuids = sorted(set(runner.remember()) | runner.seen)
         for workdir in {
             link.parent for link in workspace.glob("**/current") if link.is_symlink()
         }:
@@ -200,6 +253,23 @@ def lago(tmp_path: Path, local_repo: Path) -> Iterator[LagoRunner]:
             lease.unlink()
         shutil.rmtree(workspace, ignore_errors=True)
         assert not leftovers, f"libvirt objects outlived the test: {leftovers}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """At the end of the session, fail if any environment the suite made
+    still has a libvirt domain, network or subnet lease."""
+    yield
+    if SKIP_REASON or not MADE:
+        return
+    uuids = list(MADE)
+    leftovers = _purge_libvirt(uuids)
+    lease_dir = Path(os.environ.get("LAGO_TEST_LEASE_DIR", "/var/lib/lago/subnets"))
+    leases = _leases_of(lease_dir, uuids)
+    for lease in leases:
+        lease.unlink()
+    leftovers += [f"lease {lease}" for lease in leases]
+    assert not leftovers, f"the functional suite left these behind: {leftovers}"
 
 
 def write_init_file(directory: Path, text: str, name: str = "LagoInitFile") -> Path:

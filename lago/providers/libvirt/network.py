@@ -92,7 +92,7 @@ class Network:
 
     def alive(self) -> bool:
         net = self._lookup()
-        return bool(net is not None and net.isActive())
+        return net is not None and bool(_or_gone(net.isActive))
 
     def bridge_name(self) -> str:
         raise NotImplementedError
@@ -126,12 +126,25 @@ class Network:
 
     def stop(self) -> None:
         net = self._lookup()
-        if net is not None and net.isActive():
-            net.destroy()
+        if net is not None and _or_gone(net.isActive):
+            _or_gone(net.destroy)
 
     def save(self, path: str | None = None) -> None:
         target = path or self._env.virt_path(f"net-{self.name()}")
         atomic_write(target, json.dumps(self._spec, indent=4))
+
+
+def _or_gone(call: Any) -> Any:
+    """``call()`` on a network object; None when the network vanished
+    meanwhile (a transient network another client is destroying)."""
+    import libvirt
+
+    try:
+        return call()
+    except libvirt.libvirtError as err:
+        if lvutils.libvirt_error_code(err) == libvirt.VIR_ERR_NO_NETWORK:
+            return None
+        raise
 
 
 class NATNetwork(Network):

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from lago import dns_names, nocloud, sysprep
+from lago import dns_names, interrupt, nocloud, sysprep
 from lago.config import config
 from lago.errors import LagoException, LagoUserException, why
 from lago.guest_prep import GuestSpec
@@ -158,7 +158,7 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
         except libvirt.libvirtError as err:
             raise self._start_error(err) from err
         if wait_suspend:
-            time.sleep(float(wait_suspend))
+            interrupt.sleep(float(wait_suspend))
             dom.resume()
 
     def _start_error(self, err: Any) -> LagoException:

@@ -448,7 +448,8 @@ def test_sigterm_runs_cleanup_and_exits_143(lago_cli, tmp_path: Path):
     assert proc.returncode == 143
     assert (markers / "cleanup").read_text() == "cleaned up\n"
     assert re.fullmatch(
-        r"@ Sleeping: \n@ Sleeping: ERROR \(in 0:00:0\d\)\n", plain(stderr)
+        r"@ Sleeping: \n@ Sleeping: ERROR \(in 0:00:0\d\)\nTerminated by SIGTERM\n",
+        plain(stderr),
     )
 
 
