@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import lago
-from lago import completion, defaults, log_utils
+from lago import completion, defaults, env_host, log_utils
 from lago.config import config
 from lago.errors import LagoException
 from lago.plugins import PLUGIN_ENTRY_POINTS, load_plugins
@@ -275,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.exit(_report(err, debug))
     completion.autocomplete(parser)  # exits here when the shell asks
     args = parser.parse_args(argv)
+    env_host.pin_explicit(vars(args))
     config.update_args(args)
     setup_logging(args.loglevel, args.logdepth, args.ignore_warnings, args.log_format)
     if not getattr(args, "verb", None):

@@ -11,7 +11,8 @@ section, which wins::
 
 ``init`` records these settings in the prefix (``host.json``); every later
 verb on that prefix (and :func:`lago.sdk.load_env`) uses the recorded ones,
-since the environment's VMs, networks and disks are there. A prefix without
+since the environment's VMs, networks and disks are there, unless the
+command line names another (``--libvirt_url``). A prefix without
 the file (made before it existed) uses the configuration as it is.
 """
 
@@ -96,6 +97,20 @@ def recorded(prefix_dir: str | os.PathLike[str]) -> dict[str, str] | None:
 
 # the configuration's own values that the last restore replaced
 _REPLACED: dict[str, Any] = {}
+# settings the user gave on the command line: they win over a prefix's record
+_PINNED: set[str] = set()
+
+
+def pin_explicit(args: Mapping[str, Any]) -> None:
+    """Note the host settings of parsed ``args`` that differ from the
+    configuration (argparse's defaults are the configuration's values, so a
+    difference means the user typed the option)."""
+    _PINNED.clear()
+    _PINNED.update(
+        key
+        for key in HOST_KEYS
+        if args.get(key) not in (None, "") and args.get(key) != config.get(key)
+    )
 
 
 def restore(prefix_dir: str | os.PathLike[str]) -> None:
@@ -112,5 +127,8 @@ def restore(prefix_dir: str | os.PathLike[str]) -> None:
         return
     LOGGER.debug("environment on %s", settings.get("libvirt_url"))
     for key, value in settings.items():
+        if key in _PINNED:
+            LOGGER.debug("%s from the command line, not %s's record", key, prefix_dir)
+            continue
         _REPLACED[key] = config.get(key)
         config.set(key, value)

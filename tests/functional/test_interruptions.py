@@ -60,7 +60,9 @@ def test_a_failed_init_is_rolled_back_and_says_so(lago: LagoRunner, tool: str) -
     assert "@ Roll back: Initialize and populate prefix: Success" in "\n".join(shown)
     assert not [line for line in shown if "Destroy prefix" in line and "ERROR" in line]
     assert "Traceback" not in proc.stderr
-    assert shown[-1].startswith("Failed to"), shown
+    # one line naming the tool (or the step) and its reason
+    assert shown[-1].startswith(("Failed to", f"{tool} failed")), shown
+    assert shown[-1].endswith("broken on purpose"), shown
     assert not env.workdir.exists()
     for uuid in set(uuids) | lago.seen:
         assert not libvirt_objects(uuid)

@@ -28,6 +28,7 @@ def host_config() -> Iterator[None]:
     saved = {key: config.get(key) for key in env_host.HOST_KEYS}
     yield
     env_host._REPLACED.clear()
+    env_host._PINNED.clear()
     for key, value in saved.items():
         config.set(key, value)
 
@@ -77,6 +78,21 @@ def test_record_and_restore(tmp_path: Path, host_config: None) -> None:
     assert config.get("ssh_jump_host") == "ops@bastion.example"
     # not recorded: the configuration's own value
     assert config.get("ssh_jump_key") == "/my/key"
+
+
+def test_a_url_typed_on_the_command_line_wins_over_the_record(
+    tmp_path: Path, host_config: None
+) -> None:
+    (tmp_path / env_host.HOST_FILE).write_text('{"libvirt_url": "qemu+tcp://b/system"}')
+    config.set("libvirt_url", "qemu:///system")
+    # argparse's default is the configuration's value: only a typed one differs
+    env_host.pin_explicit({"libvirt_url": "qemu:///system"})
+    env_host.restore(tmp_path)
+    assert config.get("libvirt_url") == "qemu+tcp://b/system"
+    env_host.restore(tmp_path / "none")
+    env_host.pin_explicit({"libvirt_url": "qemu+unix:///system?socket=/dead"})
+    env_host.restore(tmp_path)
+    assert config.get("libvirt_url") == "qemu:///system"
 
 
 def test_restore_undoes_the_previous_prefix(tmp_path: Path, host_config: None) -> None:
