@@ -12,6 +12,7 @@ from typing import Any
 
 from lago import qemu_img
 from lago._template_providers import TemplateDownloadError, download
+from lago.boot_files import direct_boot_metadata
 from lago.errors import LagoUserException
 from lago.paths import Paths
 
@@ -62,6 +63,7 @@ def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         path, "qcow2", backing=base, backing_format="raw", options=["lazy_refcounts=on"]
     )
     merged = {**(disk.get("metadata") or {}), **metadata}
+    merged.update(direct_boot_metadata(base, metadata, disk.get("metadata")))
     return {**disk, "path": saved, "metadata": merged}
 
 
