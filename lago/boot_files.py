@@ -32,6 +32,11 @@ CMDLINE = "boot-cmdline"
 OPT_OUT = "direct-boot"
 
 
+def without_store_files(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` without the paths of this host's store (for exports)."""
+    return {k: v for k, v in metadata.items() if k not in (KERNEL_FILE, INITRD_FILE)}
+
+
 class BootFileError(LagoException):
     """The recorded extents do not hold the recorded file."""
 

@@ -74,3 +74,11 @@ def test_malformed_extents_boot_from_disk(tmp_path):
     image, meta = make_image(tmp_path)
     meta["boot-initrd"] = "nonsense"
     assert direct_boot_metadata(image, meta) == {}
+
+
+def test_exports_name_no_store_file(tmp_path):
+    from lago.boot_files import without_store_files
+
+    image, meta = make_image(tmp_path)
+    disk_meta = {**meta, **direct_boot_metadata(image, meta)}
+    assert without_store_files(disk_meta) == meta
