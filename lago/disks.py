@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lago import qemu_img
+from lago.boot_files import direct_boot_metadata
 from lago.disk_download import Download, Step, fetch
 from lago.errors import LagoUserException
 from lago.paths import Paths
@@ -72,6 +73,7 @@ def _template_disk(ctx: DiskContext, disk: dict[str, Any]) -> dict[str, Any]:
         options=["lazy_refcounts=on"],
     )  # fmt: skip
     merged = {**(disk.get("metadata") or {}), **metadata}
+    merged.update(direct_boot_metadata(base, metadata, disk.get("metadata")))
     return {**disk, "path": saved, "metadata": merged}
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lago import qemu_img
+from lago.boot_files import without_store_files
 from lago.errors import LagoUserException
 from lago.log_utils import LogTask
 from lago.parallel import invoke_different_funcs_in_parallel
@@ -66,7 +67,10 @@ class DiskExportManager(abc.ABC):
         self.dist_type = disk_type  # the original's spelling, read by plugins
         self.disk_type = disk_type
         self.disk = disk
-        self.exported_metadata: dict[str, Any] = dict(disk.get("metadata") or {})
+        # an export names no file of this host's store: it boots from its disk
+        self.exported_metadata: dict[str, Any] = without_store_files(
+            disk.get("metadata") or {}
+        )
         self.do_compress = do_compress
         self.sparsify = sparsify
 

@@ -7,6 +7,7 @@ the ``<cpu>`` element), so a name with ``<`` or ``&`` cannot break it.
 from __future__ import annotations
 
 import functools
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from lago.boot_files import CMDLINE, INITRD_FILE, KERNEL_FILE
 from lago.errors import InitFileError
 from lago.naming import ipv4_to_mac
 from lago.providers.libvirt.cpu import CPU, DEFAULT_MEMORY, DEFAULT_VCPU
@@ -165,6 +167,31 @@ def nic_records(
     return records
 
 
+@dataclass(frozen=True)
+class DirectBoot:
+    """The kernel, initrd and command line qemu boots instead of the disk."""
+
+    kernel: str
+    initrd: str
+    cmdline: str
+
+
+def direct_boot(disks: list[Mapping[str, Any]]) -> DirectBoot | None:
+    """A direct kernel boot of the boot disk's template, if it has one.
+
+    Only when both files are still in the template store: a pruned store or
+    any other image boots from its disk (firmware and boot loader).
+    """
+    meta = (disks[0].get("metadata") or {}) if disks else {}
+    kernel, initrd = meta.get(KERNEL_FILE), meta.get(INITRD_FILE)
+    cmdline = meta.get(CMDLINE)
+    if not (kernel and initrd and isinstance(cmdline, str)):
+        return None
+    if not (os.path.isfile(kernel) and os.path.isfile(initrd)):
+        return None
+    return DirectBoot(str(kernel), str(initrd), cmdline)
+
+
 def _element_text(element: ET.Element) -> Markup:
     """``element`` serialized (escaped by ElementTree), indented one level."""
     ET.indent(element, space="  ", level=1)
@@ -191,7 +218,9 @@ def domain_xml(
     cpu = CPU(vm_spec, host)
     vcpu = int(vm_spec.get("vcpu") or DEFAULT_VCPU)
     name = str(vm_spec.get("name", libvirt_name))
+    disks = list(vm_spec.get("disks", []))
     return _template(distro).render(
+        direct_boot=direct_boot(disks),
         domain_type=host.domain_type,
         name=libvirt_name,
         memory=int(vm_spec.get("memory") or DEFAULT_MEMORY),
@@ -200,7 +229,7 @@ def domain_xml(
         if host.libvirt_version >= URANDOM_VERSION
         else "/dev/random",
         serial_log=serial_log,
-        disks=disk_records(list(vm_spec.get("disks", [])), vcpu, backing),
+        disks=disk_records(disks, vcpu, backing),
         nics=nic_records(name, list(vm_spec.get("nics", [])), net_names, host),
         cpu=_element_text(cpu.cpu_xml),
         vcpu=_element_text(cpu.vcpu_xml),

@@ -392,3 +392,37 @@ def test_test_driver_defines_the_xml_as_is(test_conn, domain_type, distro):
         assert defined.find("devices/console/target").get("type") == "serial"
     finally:
         dom.undefine()
+
+
+def _with_boot_files(tmp_path, present=True):
+    kernel, initrd = tmp_path / "t.kernel-1", tmp_path / "t.initrd-1"
+    if present:
+        kernel.write_bytes(b"k")
+        initrd.write_bytes(b"i")
+    spec = vm_spec()
+    spec["disks"][0]["metadata"] = {
+        "boot-kernel-file": str(kernel),
+        "boot-initrd-file": str(initrd),
+        "boot-cmdline": "root=UUID=abc console=ttyS0,115200n8 quiet",
+    }
+    return spec, kernel, initrd
+
+
+def test_direct_kernel_boot_from_the_store(tmp_path):
+    spec, kernel, initrd = _with_boot_files(tmp_path)
+    os_el = parse(spec).find("os")
+    assert os_el.findtext("kernel") == str(kernel)
+    assert os_el.findtext("initrd") == str(initrd)
+    assert os_el.findtext("cmdline") == "root=UUID=abc console=ttyS0,115200n8 quiet"
+    # the serial console the kernel writes to is still there
+    assert parse(spec).find("devices/serial/target").get("port") == "0"
+
+
+def test_boot_from_disk_when_the_stored_files_are_gone(tmp_path):
+    spec, _, _ = _with_boot_files(tmp_path, present=False)
+    assert parse(spec).find("os/kernel") is None
+
+
+def test_boot_from_disk_without_boot_files():
+    os_el = parse().find("os")
+    assert os_el.find("kernel") is None and os_el.find("cmdline") is None

@@ -1,0 +1,68 @@
+"""Direct kernel boot of a template that records its kernel and initrd.
+
+``tiny`` records where its kernel and initrd lie in the image: its VMs boot
+them straight from the template store, without the boot loader. A disk whose
+init-file metadata says ``direct-boot: no`` boots through its boot loader as
+before; both answer SSH and keep their serial console.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import LagoRunner, write_init_file
+
+INIT = """\
+domains:
+  vm01:
+    memory: 256
+    nics: [{net: lago}]
+    disks:
+      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
+  vm02:
+    memory: 256
+    nics: [{net: lago}]
+    disks:
+      - template_name: tiny
+        type: template
+        name: root
+        dev: vda
+        format: qcow2
+        metadata: {direct-boot: "no"}
+nets:
+  lago: {type: nat, management: true}
+"""
+
+BOOT_LOADER_BANNER = "SYSLINUX"
+
+
+def _serial_log(lago: LagoRunner, vm: str) -> str:
+    return (lago.cwd / ".lago/default/logs" / f"{vm}.serial.log").read_text(
+        errors="replace"
+    )
+
+
+def _root_metadata(lago: LagoRunner, vm: str) -> dict[str, str]:
+    spec = json.loads((lago.cwd / ".lago/default/virt" / f"vm-{vm}").read_text())
+    return spec["disks"][0]["metadata"]
+
+
+def test_direct_boot_and_opt_out(lago: LagoRunner) -> None:
+    write_init_file(lago.cwd, INIT)
+    lago("init")
+
+    direct = _root_metadata(lago, "vm01")
+    kernel, initrd = Path(direct["boot-kernel-file"]), Path(direct["boot-initrd-file"])
+    assert kernel.is_file() and initrd.is_file()
+    assert "boot-kernel-file" not in _root_metadata(lago, "vm02")
+
+    lago("start", "--wait-for-ssh", timeout=900)
+    for vm in ("vm01", "vm02"):
+        assert lago("shell", vm, "hostname").stdout == f"{vm}\n"
+        # the kernel's console is still the serial port
+        assert "console=ttyS0" in lago("shell", vm, "cat /proc/cmdline").stdout
+
+    assert BOOT_LOADER_BANNER not in _serial_log(lago, "vm01")
+    assert BOOT_LOADER_BANNER in _serial_log(lago, "vm02")
+    assert "lago-tiny: ready" in _serial_log(lago, "vm01")
