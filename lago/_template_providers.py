@@ -14,11 +14,13 @@ import json
 import logging
 import os
 import posixpath
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from lago import interrupt
 from lago.errors import LagoUserException
 from lago.log_utils import LogTask
 from lago.process import run_command
@@ -104,6 +106,7 @@ def _save(response: http.client.HTTPResponse, url: str, dest: str) -> None:
     try:
         with open(dest, "wb") as out:
             while chunk := response.read(_CHUNK):
+                interrupt.check()
                 out.write(chunk)
                 done += len(chunk)
                 if total and done * 100 >= step * total:
@@ -119,6 +122,17 @@ def _save(response: http.client.HTTPResponse, url: str, dest: str) -> None:
         raise TemplateDownloadError(url, f"got {done} of {total} bytes")
 
 
+def _wake(response: http.client.HTTPResponse) -> None:
+    """Make a read blocked on ``response`` return: shut its socket down.
+
+    ``HTTPResponse`` keeps its socket only inside its buffered reader (a
+    ``socket.SocketIO``); a ``file://`` response has none and never blocks.
+    """
+    sock = getattr(getattr(response.fp, "raw", None), "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def download(url: str, dest: str) -> None:
     """Save the body of ``url`` at ``dest``; nothing is left there on failure.
 
@@ -127,7 +141,7 @@ def download(url: str, dest: str) -> None:
     """
     partial = dest + ".tmp"
     try:
-        with urlopen(url) as response:
+        with urlopen(url) as response, interrupt.on_cancel(lambda: _wake(response)):
             _save(response, url, partial)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from lago.errors import LagoException
@@ -23,6 +23,7 @@ LOGGER = logging.getLogger(__name__)
 _CANCEL = threading.Event()
 _LOCK = threading.Lock()
 _CHILDREN: set[subprocess.Popen] = set()
+_WAKERS: list[Callable[[], None]] = []
 
 
 class Interrupted(LagoException):
@@ -63,15 +64,41 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
+def on_cancel(wake: Callable[[], None]) -> Iterator[None]:
+    """Call ``wake`` if the verb is interrupted while the block runs: a
+    worker blocked in a read (a stalled download) is not woken by a flag."""
+    with _LOCK:
+        _WAKERS.append(wake)
+        cancelled = _CANCEL.is_set()
+    try:
+        if cancelled:
+            _call(wake)
+        yield
+    finally:
+        with _LOCK:
+            _WAKERS.remove(wake)
+
+
+def _call(wake: Callable[[], None]) -> None:
+    try:
+        wake()
+    except Exception as err:  # waking is best effort: the rollback goes on
+        LOGGER.debug("Interrupted: could not wake %r: %s", wake, err)
+
+
+@contextmanager
 def cancelling() -> Iterator[None]:
     """Kill every tracked command and make workers stop while the block
     runs (the block waits for them); normal work resumes after it."""
     with _LOCK:
         _CANCEL.set()
         children = list(_CHILDREN)
+        wakers = list(_WAKERS)
     for proc in children:
         LOGGER.debug("Interrupted: killing %s (pid %d)", proc.args, proc.pid)
         _kill(proc)
+    for wake in wakers:
+        _call(wake)
     try:
         yield
     finally:

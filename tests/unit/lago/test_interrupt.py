@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import threading
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from lago import interrupt
+from lago._template_providers import TemplateDownloadError, download
 from lago.parallel import invoke_in_parallel
 from lago.process import run_command
 
@@ -74,3 +76,50 @@ def test_ctrl_c_kills_the_commands_of_workers_and_waits_for_them() -> None:
             os.kill(pid, 0)
     assert not interrupt._CHILDREN
     interrupt.check()
+
+
+class _Stalling(http.server.BaseHTTPRequestHandler):
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        self.wfile.write(b"\0" * 4096)
+        self.release.wait(30)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_interruption_wakes_a_stalled_download(tmp_path) -> None:
+    _Stalling.release.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dest = tmp_path / "big.img"
+    errors: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            download(f"http://127.0.0.1:{server.server_address[1]}/big", str(dest))
+        except BaseException as err:
+            errors.append(err)
+
+    worker = threading.Thread(target=fetch)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "big.img.tmp").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with interrupt.cancelling():
+            worker.join(10)  # without the wake-up: the server's 30 s stall
+        assert not worker.is_alive()
+    finally:
+        _Stalling.release.set()
+        worker.join()
+        server.shutdown()
+        server.server_close()
+    # the read returns (cut short) and the worker stops, one way or the other
+    assert len(errors) == 1
+    assert isinstance(errors[0], (interrupt.Interrupted, TemplateDownloadError))
+    assert not list(tmp_path.iterdir())
