@@ -203,6 +203,14 @@ class _Walk:
             if self.status.lease:
                 self.reach(Step.LEASE, self.status.lease)
 
+    def _lease_before_port(self) -> None:
+        """The port answered between two lease polls (a fast boot): the lease
+        is there by now, and one look keeps the steps shown in order."""
+        if self.probe.tracks_leases and self.status.lease is None:
+            self.status.lease = self.probe.lease()
+            if self.status.lease:
+                self.reach(Step.LEASE, self.status.lease)
+
     def left(self) -> float:
         return self.deadline - self.clock()
 
@@ -211,6 +219,7 @@ class _Walk:
         if self.status.reached < Step.PORT:
             if not self.probe.port_open():
                 return PORT_SPACING
+            self._lease_before_port()
             self.reach(Step.PORT)
         if self.status.reached < Step.LOGIN:
             if not self.probe.login(self.left()):

@@ -41,6 +41,12 @@ CASES = [
     CASES,
     ids=[f"{v}-{s}-{signal.Signals(n).name}" for v, s, n in CASES],
 )
+def _verb_ended(stderr: str) -> bool:
+    """The verb's outermost task ended with success (its last line)."""
+    shown = lines(stderr)
+    return bool(shown) and shown[-1].startswith("@ ") and "Success" in shown[-1]
+
+
 def test_signal_at_step(lago: LagoRunner, verb: str, step: str, signum: int) -> None:
     env = new_env(lago)
     extra: list[str] = []
@@ -57,6 +63,10 @@ def test_signal_at_step(lago: LagoRunner, verb: str, step: str, signum: int) -> 
         assert code == -signal.SIGKILL
         # a killed lago cannot stop its children: they end on their own
         wait_until_gone(children)
+    elif code == -signum and _verb_ended(stderr):
+        # the short window (domain gone, network not yet) had passed: the
+        # signal came while Python was exiting, after the verb's last task
+        pass
     else:
         assert code == 128 + signum, stderr
         shown = lines(stderr)
