@@ -36,17 +36,17 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("verb", "step", "signum"),
-    CASES,
-    ids=[f"{v}-{s}-{signal.Signals(n).name}" for v, s, n in CASES],
-)
 def _verb_ended(stderr: str) -> bool:
     """The verb's outermost task ended with success (its last line)."""
     shown = lines(stderr)
     return bool(shown) and shown[-1].startswith("@ ") and "Success" in shown[-1]
 
 
+@pytest.mark.parametrize(
+    ("verb", "step", "signum"),
+    CASES,
+    ids=[f"{v}-{s}-{signal.Signals(n).name}" for v, s, n in CASES],
+)
 def test_signal_at_step(lago: LagoRunner, verb: str, step: str, signum: int) -> None:
     env = new_env(lago)
     extra: list[str] = []
