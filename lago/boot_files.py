@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lago import pvh_kernel
 from lago.errors import LagoException
 from lago.locks import LockFile
 
@@ -67,18 +68,26 @@ def _extract(image: str, extents: list[tuple[int, int]], sha256: str) -> bytes:
 
 
 def _stored_file(image: str, role: str, extents: str, sha256: str) -> str:
-    """The store's copy of one file, written under the image's lock if new."""
+    """The store's copy of one file, written under the image's lock if new.
+
+    The kernel is stored as its PVH-bootable vmlinux when the bzImage holds
+    one (qemu then skips the guest's own decompression), else as it is.
+    """
     # the digest in the name: a file that exists was verified when written
-    target = f"{image}.{role}-{sha256[:16]}"
+    name = "direct-kernel" if role == "kernel" else role
+    target = f"{image}.{name}-{sha256[:16]}"
     if os.path.isfile(target):
         return target
     with LockFile(f"{image}.boot.lock"):
         if not os.path.isfile(target):
             data = _extract(image, parse_extents(extents), sha256)
             tmp = Path(f"{target}.tmp{os.getpid()}")
-            tmp.write_bytes(data)
+            if role != "kernel" or not pvh_kernel.write_vmlinux(data, tmp):
+                tmp.write_bytes(data)
             tmp.chmod(0o644)
             tmp.replace(target)
+            if name != role:  # the bzImage an earlier version stored
+                Path(f"{image}.{role}-{sha256[:16]}").unlink(missing_ok=True)
             LOGGER.debug("stored the %s of %s as %s", role, image, target)
     return target
 

@@ -14,7 +14,7 @@ DEB_PACKAGES=(
     libguestfs-tools python3-guestfs linux-image-cloud-amd64
     # the embedded template builder
     busybox-static dropbear-bin extlinux syslinux-common fdisk e2fsprogs
-    cpio xz-utils debootstrap genisoimage
+    cpio xz-utils lz4 zstd debootstrap genisoimage
     # packaging check (lago.spec)
     rpm
     # documentation (make docs, the man page), shell completion, lago graph

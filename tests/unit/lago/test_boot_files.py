@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 
 import pytest
 
 from lago.boot_files import direct_boot_metadata, parse_extents
+from tests.unit.lago.kernel_images import PVH_ELF, bzimage
 
 KERNEL = b"K" * 5000 + b"kernel-end"
 INITRD = b"I" * 3000
@@ -82,3 +84,20 @@ def test_exports_name_no_store_file(tmp_path):
     image, meta = make_image(tmp_path)
     disk_meta = {**meta, **direct_boot_metadata(image, meta)}
     assert without_store_files(disk_meta) == meta
+
+
+def test_a_pvh_capable_kernel_is_stored_as_its_vmlinux(tmp_path):
+    image, meta = make_image(tmp_path)
+    kernel = bzimage(gzip.compress(PVH_ELF))
+    data = kernel + INITRD
+    Path(image).write_bytes(data)
+    meta["boot-kernel"] = f"0+{len(kernel)}"
+    meta["boot-kernel-sha256"] = hashlib.sha256(kernel).hexdigest()
+    meta["boot-initrd"] = f"{len(kernel)}+{len(INITRD)}"
+    # what an earlier version stored: the bzImage under the role's name
+    old = Path(f"{image}.kernel-{meta['boot-kernel-sha256'][:16]}")
+    old.write_bytes(kernel)
+    added = direct_boot_metadata(image, meta)
+    assert Path(added["boot-kernel-file"]).read_bytes() == PVH_ELF
+    assert Path(added["boot-initrd-file"]).read_bytes() == INITRD
+    assert not old.exists()
