@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import boot_extents, image, workspace
+from . import boot_extents, image, kernel_options, workspace
 from .errors import TemplateBuildError
 from .rootfs import place, place_guest_file
 from .util import require_files, require_root, require_tools, run
@@ -344,12 +344,9 @@ def scrub(root: Path) -> None:
 
 def kernel_cmdline(fs_uuid: str) -> str:
     """The kernel command line, for the boot loader and a direct boot."""
-    # quiet: every console line is an emulated UART write; the serial console
-    # stays for `lago console` and the readiness line. cryptomgr.notests:
-    # the crypto self-tests cost about 0.3 CPU-seconds of every TCG boot.
     return (
-        f"root=UUID={fs_uuid} ro console=tty0 console=ttyS0,115200n8 quiet "
-        "cryptomgr.notests"
+        f"root=UUID={fs_uuid} ro console=tty0 console=ttyS0,115200n8 "
+        f"{kernel_options.FAST_BOOT}"
     )
 
 

@@ -18,7 +18,7 @@ import stat
 import uuid
 from pathlib import Path
 
-from . import boot_extents, image, kmod
+from . import boot_extents, image, kernel_options, kmod
 from .errors import TemplateBuildError
 from .rootfs import install_binary, install_busybox, make_dirs, place, place_guest_file
 from .util import require_files, require_root, require_tools, run
@@ -281,18 +281,9 @@ def pack_initramfs(tree: Path, out: Path) -> None:
 
 def kernel_cmdline(fs_uuid: str) -> str:
     """The kernel command line, for the boot loader and a direct boot."""
-    # quiet: every console line is an emulated UART write; the serial console
-    # stays for `lago console` and the readiness line. cryptomgr.notests:
-    # the crypto self-tests cost about 0.3 CPU-seconds of every TCG boot.
-    # acpi=noirq: PCI interrupts routed by the BIOS's table instead of ACPI
-    # methods run in the AML interpreter for each device (about 2 of the 6
-    # CPU-seconds a VM took to port 22); ACPI stays for the power button.
-    # pci=nomsi: without ACPI routing the kernel has no MSI domain and warns
-    # at every virtio device; plain interrupt lines serve a test VM as well.
     return (
         f"root=UUID={fs_uuid} rootfstype=ext4 console=tty0 "
-        "console=ttyS0,115200n8 panic=10 quiet cryptomgr.notests "
-        "acpi=noirq pci=nomsi"
+        f"console=ttyS0,115200n8 panic=10 {kernel_options.FAST_BOOT}"
     )
 
 
