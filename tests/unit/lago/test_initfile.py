@@ -203,6 +203,16 @@ def test_values_are_normalized(
     assert load_init_file(path).domains["vm"] == {"nics": [{"net": "lago"}], **loaded}
 
 
+@pytest.mark.parametrize("off", [None, False])
+def test_dhcp_null_or_false_is_accepted_as_no_dhcp(tmp_path: Path, off: Any) -> None:
+    path = tmp_path / "LagoInitFile"
+    path.write_text(
+        "domains:\n  vm: {nics: [{net: lago}]}\n"
+        f"nets:\n  lago: {{dhcp: {json.dumps(off)}}}\n"
+    )
+    assert load_init_file(path).nets["lago"] == {"dhcp": off}
+
+
 def test_template_version_read_as_a_number_or_date_becomes_text(tmp_path: Path) -> None:
     path = tmp_path / "LagoInitFile"
     path.write_text(
@@ -928,7 +938,14 @@ BAD: list[tuple[str, Mutation, str]] = [
     (
         "dhcp-not-mapping",
         lambda d: d["nets"]["lago"].update(dhcp="100-254"),
-        "nets.lago.dhcp: expected a mapping like {start: 100, end: 254}, got '100-254'",
+        "nets.lago.dhcp: expected a mapping like {start: 100, end: 254}, "
+        "or null for no DHCP, got '100-254'",
+    ),
+    (
+        "dhcp-true",
+        lambda d: d["nets"]["lago"].update(dhcp=True),
+        "nets.lago.dhcp: expected a mapping like {start: 100, end: 254}, "
+        "or null for no DHCP, got true",
     ),
     (
         "dhcp-missing-end",
