@@ -104,6 +104,20 @@ def test_yaml_aliases_become_independent_copies() -> None:
     assert init.raw["domains"]["vm02"]["disks"][0]["format"] == "qcow2"
 
 
+def test_the_loaded_document_shares_no_aliased_part(tmp_path: Path) -> None:
+    path = tmp_path / "LagoInitFile"
+    path.write_text(
+        "nets:\n  lago: {}\n"
+        "domains:\n"
+        "  vm0: &vm {nics: [{net: lago}], metadata: {k: [1]}}\n"
+        "  vm1: *vm\n"
+    )
+    raw = load_init_file(path).raw["domains"]
+    assert raw["vm0"] == raw["vm1"]
+    assert raw["vm0"] is not raw["vm1"]
+    assert raw["vm0"]["metadata"]["k"] is not raw["vm1"]["metadata"]["k"]
+
+
 def test_a_relative_path_is_kept_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(HERE)
     init = load_init_file("basic.json")
