@@ -233,8 +233,13 @@ def check_domain(
     return domain
 
 
-def check_dhcp(value: Any, path: str) -> dict[str, Any]:
-    spec = as_mapping(value, path, "a mapping like {start: 100, end: 254}")
+def check_dhcp(value: Any, path: str) -> dict[str, Any] | None:
+    # null (or false) is how a NAT network asks for no DHCP server at all,
+    # since leaving the key out gives it the default range
+    if value is None or value is False:
+        return value
+    expected = "a mapping like {start: 100, end: 254}, or null for no DHCP"
+    spec = as_mapping(value, path, expected)
     check_keys(spec, DHCP_VALUES, path)
     for key in DHCP_VALUES:
         require(spec, key, path, "the last octet of the DHCP range, 2..254")

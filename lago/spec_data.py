@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import IO, Any
 
 import yaml
@@ -23,19 +24,26 @@ def deepcopy(original_obj: Any) -> Any:
     return original_obj
 
 
-def load_virt_stream(virt_fd: IO[str] | IO[bytes]) -> dict[str, Any]:
-    """Load an init file: JSON first, then YAML (safe loader).
-
-    Aliased YAML nodes are copied so that they are independent.
-    """
-    data = virt_fd.read()
+def json_or_yaml(
+    data: str | bytes, yaml_load: Callable[[str], Any] = yaml.safe_load
+) -> Any:
+    """``data`` read as JSON, else as YAML by ``yaml_load``; aliased YAML
+    nodes become independent copies."""
     if isinstance(data, bytes):
         data = data.decode("utf-8")
     try:
         loaded = json.loads(data)
     except ValueError:
-        loaded = yaml.safe_load(data)
+        loaded = yaml_load(data)
     return deepcopy(loaded)
+
+
+def load_virt_stream(virt_fd: IO[str] | IO[bytes]) -> dict[str, Any]:
+    """Load an init file: JSON first, then YAML (safe loader).
+
+    Aliased YAML nodes are copied so that they are independent.
+    """
+    return json_or_yaml(virt_fd.read())
 
 
 def filter_spec(

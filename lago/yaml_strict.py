@@ -8,12 +8,12 @@ with the line that causes them.
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
+
+from lago.spec_data import json_or_yaml
 
 #: more nodes than any real init file has (150 VMs take a few thousand)
 MAX_EXPANDED_NODES = 200_000
@@ -93,11 +93,6 @@ def load_yaml(text: str) -> Any:
 
 
 def load_init_text(data: str | bytes) -> Any:
-    """An init file's text: JSON first, else strict YAML; aliased parts copied."""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8")
-    try:
-        loaded = json.loads(data)
-    except ValueError:
-        loaded = load_yaml(data)
-    return copy.deepcopy(loaded)
+    """An init file's text: JSON first, else strict YAML; aliased parts copied
+    apart (``copy.deepcopy`` would keep them shared)."""
+    return json_or_yaml(data, load_yaml)

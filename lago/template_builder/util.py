@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -39,36 +40,29 @@ def run(
         full_env = dict(os.environ)
         full_env.update(env)
     try:
-        if stdout_path is not None:
-            with stdout_path.open("wb") as out:
-                proc = subprocess.run(
-                    argv,
-                    cwd=cwd,
-                    env=full_env,
-                    input=input_bytes,
-                    stdout=out,
-                    stderr=subprocess.PIPE,
-                    timeout=timeout,
-                    check=False,
-                )
-            stdout = b""
-        else:
+        with contextlib.ExitStack() as stack:
+            out = (
+                subprocess.PIPE
+                if stdout_path is None
+                else stack.enter_context(stdout_path.open("wb"))
+            )
             proc = subprocess.run(
                 argv,
                 cwd=cwd,
                 env=full_env,
                 input=input_bytes,
-                capture_output=True,
+                stdout=out,
+                stderr=subprocess.PIPE,
                 timeout=timeout,
                 check=False,
             )
-            stdout = proc.stdout
     except FileNotFoundError as err:
         raise TemplateBuildError(f"command not found: {argv[0]}") from err
     except subprocess.TimeoutExpired as err:
         raise TemplateBuildError(
             f"{Path(argv[0]).name} timed out after {timeout:.0f} s"
         ) from err
+    stdout = proc.stdout or b""  # None when it went to stdout_path
     if proc.returncode != 0:
         raise TemplateBuildError(
             f"{Path(argv[0]).name} failed (exit {proc.returncode}): "

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conftest import LIBVIRT_URL, LagoRunner, _leases_of, write_init_file
+from .conftest import LIBVIRT_URL, LagoRunner, _leases_of
 from .faults import (
     Proc,
     descendants,
@@ -23,19 +23,9 @@ from .faults import (
     wait_for_child,
     wait_until,
 )
+from .initfiles import write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
 #: seconds a slowed tool waits before it runs: the window the signal lands in
 TOOL_DELAY = 1.5
 
@@ -152,7 +142,7 @@ def new_env(lago: LagoRunner) -> Env:
     """A directory with the one-VM init file, nothing made yet."""
     env = Env(lago, lago.cwd / "env")
     env.base.mkdir()
-    write_init_file(env.base, INIT)
+    write_tiny_env(env.base)
     return env
 
 

@@ -14,36 +14,32 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import MANAGEMENT_NET, tiny_root, tiny_vm, write_tiny_env
 
 pytestmark = pytest.mark.slow
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TASK_LINE = re.compile(r"^\s*[@#*-] ")
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, device: vda, format: qcow2}
-    metadata:
-      deploy-scripts: [scripts/first.sh, scripts/second.sh]
-    artifacts: [/root/art, /root/order, /nonexistent]
-  vm02:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-    metadata:
-      deploy-scripts: [scripts/maybe-fail.sh, scripts/after.sh]
-    artifacts: [/root/ran]
-nets:
-  lago: {type: nat, management: true}
-"""
+VMS = {
+    "vm01": tiny_vm(
+        # `device`, the original's other spelling of `dev`
+        disks=[{("device" if k == "dev" else k): v for k, v in tiny_root().items()}],
+        extra={
+            "metadata": {"deploy-scripts": ["scripts/first.sh", "scripts/second.sh"]},
+            "artifacts": ["/root/art", "/root/order", "/nonexistent"],
+        },
+    ),
+    "vm02": tiny_vm(
+        extra={
+            "metadata": {
+                "deploy-scripts": ["scripts/maybe-fail.sh", "scripts/after.sh"]
+            },
+            "artifacts": ["/root/ran"],
+        },
+    ),
+}
 
 SCRIPTS = {
     "first.sh": "echo 1 >> /root/order\n",
@@ -85,7 +81,7 @@ def _make_env(lago: LagoRunner) -> Path:
     scripts.mkdir()
     for name, text in SCRIPTS.items():
         (scripts / name).write_text(text)
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd, VMS, MANAGEMENT_NET)
     lago("init", timeout=900)
     return lago.cwd / ".lago" / "default"
 

@@ -11,28 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import MANAGEMENT_NET, tiny_root, tiny_vm, write_tiny_env
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-  vm02:
-    memory: 256
-    nics: [{net: lago}]
-    disks:
-      - template_name: tiny
-        type: template
-        name: root
-        dev: vda
-        format: qcow2
-        metadata: {direct-boot: "no"}
-nets:
-  lago: {type: nat, management: true}
-"""
+VMS = {
+    "vm01": tiny_vm(vcpu=None),
+    "vm02": tiny_vm(vcpu=None, disks=[tiny_root(metadata={"direct-boot": "no"})]),
+}
 
 BOOT_LOADER_BANNER = "SYSLINUX"
 
@@ -49,7 +34,7 @@ def _root_metadata(lago: LagoRunner, vm: str) -> dict[str, str]:
 
 
 def test_direct_boot_and_opt_out(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd, VMS, MANAGEMENT_NET)
     lago("init")
 
     direct = _root_metadata(lago, "vm01")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.functional.conftest import LagoRunner
+from tests.functional.initfiles import tiny_vm, write_tiny_env
 
 
 def test_doctor_passes_on_this_host(lago: LagoRunner) -> None:
@@ -57,12 +58,7 @@ def test_init_refuses_a_workdir_qemu_cannot_reach(lago: LagoRunner) -> None:
     private = Path(lago.cwd, "private")
     private.mkdir()
     private.chmod(0o700)
-    init = Path(lago.cwd, "LagoInitFile")
-    init.write_text(
-        "domains:\n  vm01:\n    nics: [{net: lago}]\n    disks:\n"
-        "      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}\n"
-        "nets:\n  lago: {}\n"
-    )
+    init = write_tiny_env(lago.cwd, {"vm01": tiny_vm(memory=None, vcpu=None)})
     proc = lago("init", str(private / "wd"), str(init), check=False)
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

@@ -10,22 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import MANAGEMENT_NET, scratch_disk, tiny_root, tiny_vm, write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-ONE_VM = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-      - {type: empty, name: scratch, dev: vdb, format: qcow2, size: 32M}
-nets:
-  lago: {type: nat, management: true}
-"""
 
 MARKER = "/root/exported-marker"
 
@@ -72,7 +60,8 @@ def _rebuild_and_read_marker(lago: LagoRunner, init_file: Path, workdir: str) ->
 
 
 def test_export_layered_standalone_compressed_and_rebuild(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, ONE_VM)
+    vm = tiny_vm(disks=[tiny_root(), scratch_disk("32M")])
+    write_tiny_env(lago.cwd, {"vm01": vm}, MANAGEMENT_NET)
     lago("init", timeout=900)
     prefix = lago.cwd / ".lago" / "default"
     lago("start", "--wait-for-ssh", timeout=900)

@@ -11,21 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs")
 
@@ -48,7 +38,7 @@ def _inodes_used(path: Path) -> int:
 
 
 def test_no_space_while_saving_the_prefix_names_the_file(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     # how many files a whole init makes; the prefix is saved last
     with _tmpfs(lago.cwd / "roomy", 10_000) as roomy:
         lago("init", str(roomy / "w"), str(lago.cwd / "LagoInitFile"))

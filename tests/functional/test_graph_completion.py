@@ -12,24 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, LagoRunner, write_init_file
+from .conftest import REPO_ROOT, LagoRunner
+from .initfiles import MANAGEMENT_NET, write_tiny_env
 
 TWO_NETS = REPO_ROOT / "docs/examples/two-nets.yaml"
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 # `make docs-graph` sets this to refresh the picture shown in the docs
 DOCS_SVG = os.environ.get("LAGO_DOCS_GRAPH_SVG")
-
-ONE_VM = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {type: nat, management: true}
-"""
 
 
 def complete(lago: LagoRunner, line: str) -> list[str]:
@@ -100,7 +89,7 @@ def test_graph_of_two_networks(lago: LagoRunner) -> None:
 
 
 def test_graph_refuses_an_unknown_format(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, ONE_VM)
+    write_tiny_env(lago.cwd, net=MANAGEMENT_NET)
     lago("init")
     target = lago.cwd / "env.jpeg"
     result = lago("graph", "-o", str(target), check=False)
@@ -122,7 +111,7 @@ def _has_snapshot_verb(lago: LagoRunner) -> bool:
 def test_revert_completes_snapshot_names(lago: LagoRunner) -> None:
     if not _has_snapshot_verb(lago):
         pytest.skip("the snapshot verb does not exist in this build yet")
-    write_init_file(lago.cwd, ONE_VM)
+    write_tiny_env(lago.cwd, net=MANAGEMENT_NET)
     lago("init")
     lago("start", "--wait-for-ssh", timeout=900)
     assert complete(lago, "lago revert ") == []

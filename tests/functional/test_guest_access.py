@@ -9,24 +9,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import REPO_ROOT, LagoRunner, write_init_file
+from .conftest import REPO_ROOT, LagoRunner
+from .initfiles import MANAGEMENT_NET, tiny_vm, write_tiny_env
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    groups: [web, db]
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {type: nat, management: true}
-"""
+VMS = {"vm01": tiny_vm(extra={"groups": ["web", "db"]})}
 
 
 def test_shell_and_copies(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd, VMS, MANAGEMENT_NET)
     lago("init")
     lago("start", "--wait-for-ssh", timeout=900)
 
@@ -80,7 +70,7 @@ def test_shell_and_copies(lago: LagoRunner) -> None:
 
 
 def test_sdk_lifecycle(lago: LagoRunner) -> None:
-    init = write_init_file(lago.cwd, INIT)
+    init = write_tiny_env(lago.cwd, VMS, MANAGEMENT_NET)
     program = textwrap.dedent(
         f"""
         import logging

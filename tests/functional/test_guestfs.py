@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import LagoRunner, write_init_file
+from .initfiles import tiny_root, tiny_vm, write_tiny_env
 
 pytestmark = pytest.mark.slow
 
@@ -45,23 +46,12 @@ def _repo_without_seed(local_repo: Path, root: Path) -> Path:
     return path
 
 
-SEEDLESS_VM = """\
-          {name}:
-            memory: 256
-            vcpu: 1
-            root-password: {password}
-            nics: [{{net: lago}}]
-            disks:
-              - {{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}
-"""
 PASSWORD = "b00tstrap-pw"
 
 
 def _seedless_init_file(lago: LagoRunner, names: list[str]) -> None:
-    vms = "".join(SEEDLESS_VM.format(name=name, password=PASSWORD) for name in names)
-    lago.cwd.joinpath("LagoInitFile").write_text(
-        f"domains:\n{vms}nets:\n  lago: {{}}\n"
-    )
+    vm = tiny_vm(extra={"root-password": PASSWORD})
+    write_tiny_env(lago.cwd, dict.fromkeys(names, vm))
 
 
 def _forget_passwords(lago: LagoRunner, names: list[str]) -> None:
@@ -108,20 +98,7 @@ def test_guestfs_bootstrap_of_three_vms(lago: LagoRunner, local_repo: Path) -> N
 
 def test_sysprep_bootstrap(lago: LagoRunner, local_repo: Path) -> None:
     repo = _repo_without_seed(local_repo, lago.cwd / "repo")
-    write_init_file(
-        lago.cwd,
-        """\
-        domains:
-          vm01:
-            memory: 256
-            vcpu: 1
-            nics: [{net: lago}]
-            disks:
-              - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-        nets:
-          lago: {}
-        """,
-    )
+    write_tiny_env(lago.cwd)
     store = lago.cwd / "store"
     init = lago(
         "init",
@@ -144,28 +121,9 @@ def test_sysprep_bootstrap(lago: LagoRunner, local_repo: Path) -> None:
 
 
 def test_virt_customize_build(lago: LagoRunner) -> None:
-    write_init_file(
-        lago.cwd,
-        """\
-        domains:
-          vm01:
-            memory: 256
-            vcpu: 1
-            nics: [{net: lago}]
-            disks:
-              - template_name: tiny
-                type: template
-                name: root
-                dev: vda
-                format: qcow2
-                build:
-                  - virt-customize:
-                      touch: [/root/one, /root/two]
-                      write: /root/greeting:hello
-        nets:
-          lago: {}
-        """,
-    )
+    customize = {"touch": ["/root/one", "/root/two"], "write": "/root/greeting:hello"}
+    root = tiny_root(build=[{"virt-customize": customize}])
+    write_tiny_env(lago.cwd, {"vm01": tiny_vm(disks=[root])})
     lago("init", timeout=900)
     lago("start", "--wait-for-ssh", timeout=900)
     assert lago("shell", "vm01", "ls /root/one /root/two").returncode == 0

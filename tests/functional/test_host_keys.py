@@ -5,25 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
-
 
 def test_host_key_is_recorded_enforced_and_serves_plain_ssh(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     lago("init")
     prefix = lago.cwd / ".lago" / "default"
     known = prefix / "known_hosts"
@@ -73,7 +62,7 @@ def test_host_key_is_recorded_enforced_and_serves_plain_ssh(lago: LagoRunner) ->
 def test_a_power_off_right_after_the_first_login_keeps_the_key(
     lago: LagoRunner,
 ) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     lago("init")
     known = lago.cwd / ".lago" / "default" / "known_hosts"
     lago("start", "--wait-for-ssh", timeout=900)
@@ -87,7 +76,7 @@ def test_a_power_off_right_after_the_first_login_keeps_the_key(
 
 
 def test_revert_to_a_snapshot_from_before_the_first_boot(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     lago("init")
     known = lago.cwd / ".lago" / "default" / "known_hosts"
     lago("snapshot", "fresh", timeout=600)  # no host key on the disk yet

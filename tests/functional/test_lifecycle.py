@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import LIBVIRT_URL, LagoRunner, write_init_file
+from .initfiles import MANAGEMENT_NET, tiny_env, write_tiny_env
 
 TWO_NETS = """\
 domains:
@@ -167,20 +168,7 @@ def test_two_vms_two_nets_full_cycle(lago: LagoRunner) -> None:
 
 def test_two_environments_get_different_subnets(lago: LagoRunner) -> None:
     # a JSON init file, as the original also accepted
-    init = {
-        "domains": {
-            "vm01": {
-                "memory": 256,
-                "vcpu": 1,
-                "nics": [{"net": "lago"}],
-                "disks": [
-                    {"template_name": "tiny", "type": "template", "name": "root",
-                     "dev": "vda", "format": "qcow2"}
-                ],
-            }
-        },
-        "nets": {"lago": {"type": "nat", "management": True}},
-    }  # fmt: skip
+    init = tiny_env(net=MANAGEMENT_NET)
     write_init_file(lago.cwd, json.dumps(init), name="init.json")
     lago("init", str(lago.cwd / "a"), "init.json")
     lago("init", str(lago.cwd / "b"), "init.json")
@@ -219,18 +207,7 @@ def test_two_environments_get_different_subnets(lago: LagoRunner) -> None:
 
 @pytest.mark.parametrize("reboot", [False, True])
 def test_shutdown_and_reboot(lago: LagoRunner, reboot: bool) -> None:
-    init = """\
-    domains:
-      vm01:
-        memory: 256
-        vcpu: 1
-        nics: [{net: lago}]
-        disks:
-          - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-    nets:
-      lago: {type: nat, management: true}
-    """
-    write_init_file(lago.cwd, init)
+    write_tiny_env(lago.cwd, net=MANAGEMENT_NET)
     lago("init")
     lago("start", "--wait-for-ssh", timeout=900)
     if reboot:

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .conftest import LagoRunner, write_init_file
-
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
+from .conftest import LagoRunner
+from .initfiles import scratch_disk, tiny_vm, write_tiny_env
 
 
 def _events(stderr: str) -> list[dict]:
@@ -29,7 +18,7 @@ def _ends(events: list[dict]) -> dict[str, dict]:
 
 
 def test_json_task_log_of_init_start_destroy(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     init = _ends(_events(lago("--log-format", "json", "init").stderr))
     assert init["Initialize and populate prefix"]["result"] == "success"
     assert init["Create disks for VM vm01"]["vm"] == "vm01"
@@ -51,23 +40,11 @@ def test_json_task_log_reports_the_failure_as_json(lago: LagoRunner) -> None:
     assert event["message"].startswith("Unable to find workdir in")
 
 
-NO_BOOT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    boot_time_sec: 15
-    artifacts: [/var/log]
-    nics: [{net: lago}]
-    disks:
-      - {type: empty, name: root, dev: vda, format: qcow2, size: 16M}
-nets:
-  lago: {}
-"""
-
-
 def test_start_collects_logs_when_it_fails(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, NO_BOOT)
+    # a blank root disk: the VM never boots
+    blank = scratch_disk("16M", name="root", dev="vda")
+    extra = {"boot_time_sec": 15, "artifacts": ["/var/log"]}
+    write_tiny_env(lago.cwd, {"vm01": tiny_vm(disks=[blank], extra=extra)})
     lago("init")
     out = lago.cwd / "evidence"
     proc = lago(

@@ -15,20 +15,8 @@ from .conftest import (
     LagoRunner,
     _leases_of,
     _purge_libvirt,
-    write_init_file,
 )
-
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
+from .initfiles import write_tiny_env
 
 
 def _libvirt_names() -> tuple[set[str], set[str]]:
@@ -74,7 +62,7 @@ def _created(name: str) -> bool:
 def _init(lago: LagoRunner, name: str) -> tuple[Path, str]:
     base = lago.cwd / name
     base.mkdir()
-    write_init_file(base, INIT)
+    write_tiny_env(base)
     workdir = base / ".lago"
     lago("init", str(workdir), str(base / "LagoInitFile"))
     return workdir, (workdir / "default" / "uuid").read_text()

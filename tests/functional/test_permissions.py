@@ -7,20 +7,10 @@ import pwd
 import stat
 from pathlib import Path
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import scratch_disk, tiny_root, tiny_vm, write_tiny_env
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-      - {type: empty, name: scratch, dev: vdb, format: qcow2, size: 16M}
-nets:
-  lago: {}
-"""
+VMS = {"vm01": tiny_vm(disks=[tiny_root(), scratch_disk("16M")])}
 
 
 def _mode(path: Path) -> int:
@@ -41,7 +31,7 @@ def test_images_and_secrets_are_private_and_the_store_stays_read_only(lago: Lago
     # a store of this test's own, so that its entry is fetched (and checked) here
     store = lago.cwd / "store"
     lago.env["LAGO__INIT__TEMPLATE_STORE"] = str(store)
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd, VMS)
     lago("init")
     prefix = lago.cwd / ".lago" / "default"
     me = pwd.getpwuid(os.geteuid()).pw_name
@@ -79,7 +69,7 @@ def test_a_store_image_handed_to_another_user_is_given_back(lago: LagoRunner) ->
     """What libvirt did to store images before they were named in the XML."""
     store = lago.cwd / "store"
     lago.env["LAGO__INIT__TEMPLATE_STORE"] = str(store)
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd, VMS)
     lago("init")
     lago("destroy", "-y")
     entry = _store_image(store)

@@ -17,25 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, LagoRunner, write_init_file
+from .conftest import REPO_ROOT, LagoRunner
+from .initfiles import MANAGEMENT_NET, tiny_vm, write_tiny_env
 
 pytestmark = pytest.mark.slow
 
 PACKAGE = REPO_ROOT / "tests/unit/lago/plugin_pkgs/lago_env_plugin"
-
-INIT = """\
-domains:
-  vm01:
-    vm-type: envvm
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-    artifacts: [/root/art]
-nets:
-  lago: {type: nat, management: true}
-"""
 
 
 def _install(tmp_path: Path) -> Path:
@@ -53,7 +40,8 @@ def test_plugin_overrides_run_on_a_real_environment(
 ) -> None:
     site = _install(tmp_path)
     lago.env["PYTHONPATH"] = f"{site}:{REPO_ROOT}"
-    write_init_file(lago.cwd, INIT)
+    extra = {"vm-type": "envvm", "artifacts": ["/root/art"]}
+    write_tiny_env(lago.cwd, {"vm01": tiny_vm(extra=extra)}, MANAGEMENT_NET)
     lago("init", timeout=900)
     lago("start", "--wait-for-ssh", timeout=900)
     art = tmp_path / "art"

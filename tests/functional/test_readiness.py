@@ -11,49 +11,25 @@ from pathlib import Path
 
 import libvirt
 
-from .conftest import LIBVIRT_URL, LagoRunner, write_init_file
+from .conftest import LIBVIRT_URL, LagoRunner
+from .initfiles import tiny_vm, write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-NO_LEASE = """\
-domains:
-  vm-nolease:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
 
-READY = """\
-domains:
-  vm-good:
-    memory: 256
-    vcpu: 1
-    ready: test -d /etc
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-  vm-bad:
-    memory: 256
-    vcpu: 1
-    ready: ["true", "test -e /nonexistent"]
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
+def _ready_vms(good: object = "test -d /etc") -> dict[str, dict]:
+    return {
+        "vm-good": tiny_vm(extra={"ready": good}),
+        "vm-bad": tiny_vm(extra={"ready": ["true", "test -e /nonexistent"]}),
+    }
 
 
 def _text(proc: object) -> str:
     return ANSI.sub("", f"{proc.stdout}\n{proc.stderr}")  # type: ignore[attr-defined]
 
 
-def _init(lago: LagoRunner, text: str) -> Path:
-    write_init_file(lago.cwd, text)
+def _init(lago: LagoRunner, vms: dict[str, dict], net: dict | None = None) -> Path:
+    write_tiny_env(lago.cwd, vms, net)
     lago("init")
     return lago.cwd / ".lago"
 
@@ -67,14 +43,6 @@ def _domain_state(workdir: Path, vm: str) -> int:
         conn.close()
 
 
-def _disable_dhcp(workdir: Path, net: str) -> None:
-    """Take the DHCP server off a saved network: its VMs' reservations are gone."""
-    path = workdir / "default" / "virt" / f"net-{net}"
-    spec = json.loads(path.read_text())
-    spec["dhcp"] = None
-    path.write_text(json.dumps(spec))
-
-
 def _destroy_domain(workdir: Path, vm: str) -> None:
     uuid = (workdir / "default" / "uuid").read_text().strip()
     conn = libvirt.open(LIBVIRT_URL)
@@ -85,8 +53,7 @@ def _destroy_domain(workdir: Path, vm: str) -> None:
 
 
 def test_a_vm_without_a_lease_fails_with_a_diagnosis(lago: LagoRunner) -> None:
-    workdir = _init(lago, NO_LEASE)
-    _disable_dhcp(workdir, "lago")
+    workdir = _init(lago, {"vm-nolease": tiny_vm()}, net={"dhcp": None})
     collected = lago.cwd / "evidence"
     # the process bound is the test's only clock: 30 s of waiting plus the start
     proc = lago(
@@ -120,7 +87,7 @@ def test_a_vm_without_a_lease_fails_with_a_diagnosis(lago: LagoRunner) -> None:
 
 
 def test_ready_commands_decide_readiness(lago: LagoRunner) -> None:
-    workdir = _init(lago, READY)
+    workdir = _init(lago, _ready_vms())
     # a VM whose ready command passes starts fine, each step shown once
     proc = lago("start", "--wait-for-ssh", "--timeout", "500", "vm-good", timeout=600)
     out = _text(proc)
@@ -174,7 +141,7 @@ def test_ready_commands_decide_readiness(lago: LagoRunner) -> None:
 
 
 def test_a_ready_command_of_the_wrong_type_is_refused(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, READY.replace("ready: test -d /etc", "ready: 5"))
+    write_tiny_env(lago.cwd, _ready_vms(good=5))
     proc = lago("init", check=False)
     lines = [ln for ln in ANSI.sub("", proc.stderr).splitlines() if ln.strip()]
     assert proc.returncode != 0

@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LagoRunner, _leases_of, write_init_file
+from .conftest import LagoRunner, _leases_of
+from .initfiles import write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
 
 
 def _lines(stderr: str) -> list[str]:
@@ -33,7 +22,7 @@ def _lines(stderr: str) -> list[str]:
 def _init(lago: LagoRunner, name: str = "env") -> tuple[Path, str]:
     base = lago.cwd / name
     base.mkdir()
-    write_init_file(base, INIT)
+    write_tiny_env(base)
     workdir = base / ".lago"
     lago("init", str(workdir), str(base / "LagoInitFile"))
     return workdir, (workdir / "default" / "uuid").read_text()
@@ -41,7 +30,7 @@ def _init(lago: LagoRunner, name: str = "env") -> tuple[Path, str]:
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", ".."])
 def test_prefix_name_with_a_path_is_refused(lago: LagoRunner, name: str) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     proc = lago("--prefix-name", name, "init", check=False)
     assert proc.returncode == 2
     lines = _lines(proc.stderr)

@@ -9,24 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LOCAL_REPO, LagoRunner, write_init_file
-
-INIT = """\
-domains:
-  vm01:
-    memory: {memory}
-    vcpu: 1
-    nics: [{{net: lago}}]
-    disks:
-      - {{template_name: {template}, type: template, name: root, dev: vda, format: qcow2}}
-      - {{type: empty, name: scratch, dev: vdb, format: qcow2, size: 16M}}
-nets:
-  lago: {{type: nat, management: true}}
-"""
+from .conftest import LOCAL_REPO, LagoRunner
+from .initfiles import MANAGEMENT_NET, scratch_disk, tiny_root, tiny_vm, write_tiny_env
 
 
 def _init(lago: LagoRunner, template: str = "tiny", memory: int = 256) -> Path:
-    write_init_file(lago.cwd, INIT.format(template=template, memory=memory))
+    disks = [tiny_root(template), scratch_disk("16M")]
+    write_tiny_env(lago.cwd, {"vm01": tiny_vm(memory, disks=disks)}, MANAGEMENT_NET)
     lago("init")
     return lago.cwd / ".lago" / "default"
 

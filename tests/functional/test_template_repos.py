@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import tiny_root, tiny_vm, write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{{net: lago}}]
-    disks:
-      - {{template_name: {template}, type: template, name: root, dev: vda, format: qcow2}}
-{extra}
-nets:
-  lago: {{}}
-"""
 
-
-def _init_file(directory: Path, template: str = "tiny", extra: str = "") -> Path:
-    return write_init_file(directory, INIT.format(template=template, extra=extra))
+def _init_file(
+    directory: Path, template: str = "tiny", more: Sequence[dict] = ()
+) -> Path:
+    """``vm01`` on ``template``, with ``more`` disks after its root."""
+    disks = [tiny_root(template), *more]
+    return write_tiny_env(directory, {"vm01": tiny_vm(disks=disks)})
 
 
 def _lines(stderr: str) -> list[str]:
@@ -73,8 +66,11 @@ def test_a_template_the_repo_lacks_lists_what_it_has(
     assert sorted(p.name for p in lago.cwd.iterdir()) == ["LagoInitFile"]
 
 
-FILE_DISK = """\
-      - {{type: file, name: data, dev: vdb, format: raw, url: "{url}", path: "{path}"{more}}}"""
+def _file_disk(
+    url: str, path: Path, name: str = "data", dev: str = "vdb", **more: object
+) -> dict:
+    return {"type": "file", "name": name, "dev": dev, "format": "raw",
+            "url": url, "path": str(path), **more}  # fmt: skip
 
 
 def test_a_file_disk_url_never_replaces_a_host_file(lago: LagoRunner) -> None:
@@ -84,8 +80,7 @@ def test_a_file_disk_url_never_replaces_a_host_file(lago: LagoRunner) -> None:
     host.mkdir()
     precious = host / "precious.img"
     precious.write_bytes(b"user data")
-    extra = FILE_DISK.format(url=source.as_uri(), path=precious, more="")
-    _init_file(lago.cwd, extra=extra)
+    _init_file(lago.cwd, more=[_file_disk(source.as_uri(), precious)])
     proc = lago("init", check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -104,15 +99,13 @@ def test_a_failed_init_puts_an_overwritten_file_back(lago: LagoRunner) -> None:
     precious = lago.cwd / "precious.img"
     precious.write_bytes(b"user data")
     fresh = lago.cwd / "fresh.img"
-    extra = "\n".join([
-        FILE_DISK.format(url=source.as_uri(), path=precious, more=", overwrite: true"),
-        FILE_DISK.format(url=source.as_uri(), path=fresh, more="").replace(
-            "name: data, dev: vdb", "name: more, dev: vdc"
-        ),
+    more = [
+        _file_disk(source.as_uri(), precious, overwrite=True),
+        _file_disk(source.as_uri(), fresh, name="more", dev="vdc"),
         # fails after both downloads: the template store has no such image
-        "      - {type: template, template_name: no-such, name: x, dev: vdd, format: qcow2}",
-    ])  # fmt: skip
-    _init_file(lago.cwd, extra=extra)
+        tiny_root("no-such", name="x", dev="vdd"),
+    ]
+    _init_file(lago.cwd, more=more)
     proc = lago("init", check=False)
     assert proc.returncode == 2, proc.stderr
     assert precious.read_bytes() == b"user data"

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import re
 
-from .conftest import LagoRunner, write_init_file
+from .conftest import LagoRunner
+from .initfiles import scratch_disk, tiny_root, tiny_vm, write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: {vcpu}
-    nics: [{{net: lago}}]
-    disks:
-      - {{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}
-      - {{type: empty, name: data, dev: vdb, format: qcow2, size: {size}}}
-nets:
-  lago: {{}}
-"""
+
+def _init_file(lago: LagoRunner, vcpu: int, size: str, memory: int = 256) -> None:
+    disks = [tiny_root(), scratch_disk(size, name="data")]
+    write_tiny_env(lago.cwd, {"vm01": tiny_vm(memory, vcpu, disks)})
 
 
 def _lines(stderr: str) -> list[str]:
@@ -35,13 +28,13 @@ def _fails(lago: LagoRunner, *args: str) -> list[str]:
 
 
 def test_absurd_values_are_refused_before_any_tool_runs(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT.format(vcpu=100000, size="1G"))
+    _init_file(lago, vcpu=100000, size="1G")
     lines = _fails(lago, "init")
     assert lines == [
         f"{lago.cwd / 'LagoInitFile'}: domains.vm01.vcpu: 100000 is more than 255, "
         "the most CPUs qemu gives a VM"
     ]
-    write_init_file(lago.cwd, INIT.format(vcpu=1, size="99999E"))
+    _init_file(lago, vcpu=1, size="99999E")
     lines = _fails(lago, "init")
     assert lines == [
         f"{lago.cwd / 'LagoInitFile'}: domains.vm01.disks[1].size: expected a size "
@@ -52,7 +45,7 @@ def test_absurd_values_are_refused_before_any_tool_runs(lago: LagoRunner) -> Non
 
 def test_qemu_img_refusing_a_disk_is_one_line(lago: LagoRunner) -> None:
     # a size only qemu-img knows the qcow2 format cannot hold
-    write_init_file(lago.cwd, INIT.format(vcpu=1, size="7E"))
+    _init_file(lago, vcpu=1, size="7E")
     proc = lago("--loglevel", "debug", "init", check=False)
     assert proc.returncode == 2
     image = lago.cwd / ".lago" / "default" / "images" / "vm01_data.qcow2"
@@ -70,8 +63,7 @@ def test_qemu_img_refusing_a_disk_is_one_line(lago: LagoRunner) -> None:
 
 def test_libvirt_refusing_a_vm_is_one_line(lago: LagoRunner) -> None:
     # the most memory an init file may ask for: more than this host has
-    text = INIT.format(vcpu=1, size="1G").replace("memory: 256", "memory: 16777216")
-    write_init_file(lago.cwd, text)
+    _init_file(lago, vcpu=1, size="1G", memory=16777216)
     lago("init")
     proc = lago("start", check=False)
     assert proc.returncode != 0

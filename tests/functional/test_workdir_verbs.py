@@ -10,19 +10,8 @@ import time
 
 import pytest
 
-from .conftest import LagoRunner, write_init_file
-
-INIT = """\
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lago}]
-    disks:
-      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
-nets:
-  lago: {}
-"""
+from .conftest import LagoRunner
+from .initfiles import write_tiny_env
 
 
 def _status(lago: LagoRunner, *args: str) -> dict:
@@ -30,7 +19,7 @@ def _status(lago: LagoRunner, *args: str) -> dict:
 
 
 def test_prefixes_of_one_workdir(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     lago("init")
     lago("-P", "second", "init")
     workdir = lago.cwd / ".lago"
@@ -72,7 +61,7 @@ def test_prefixes_of_one_workdir(lago: LagoRunner) -> None:
 
 
 def test_destroy_asks_first(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     lago("init")
     prefix = lago.cwd / ".lago" / "default"
     no = lago("destroy", input="n\n")
@@ -84,7 +73,7 @@ def test_destroy_asks_first(lago: LagoRunner) -> None:
 
 @pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) for a terminal")
 def test_console(lago: LagoRunner) -> None:
-    write_init_file(lago.cwd, INIT)
+    write_tiny_env(lago.cwd)
     lago("init")
     lago("start", "--wait-for-ssh", timeout=900)
     command = f"{sys.executable} -m lago.cmd console vm01"

@@ -81,14 +81,9 @@ class Network:
     _libvirt_name = libvirt_name
 
     def _lookup(self) -> Any:
-        import libvirt
-
-        try:
-            return self.libvirt_con.networkLookupByName(self.libvirt_name())
-        except libvirt.libvirtError as err:
-            if lvutils.libvirt_error_code(err) == libvirt.VIR_ERR_NO_NETWORK:
-                return None
-            raise
+        return _or_gone(
+            lambda: self.libvirt_con.networkLookupByName(self.libvirt_name())
+        )
 
     def alive(self) -> bool:
         net = self._lookup()
@@ -135,16 +130,11 @@ class Network:
 
 
 def _or_gone(call: Any) -> Any:
-    """``call()`` on a network object; None when the network vanished
-    meanwhile (a transient network another client is destroying)."""
+    """``call()`` on a network object; None when the network is not there or
+    vanished meanwhile (a transient network another client is destroying)."""
     import libvirt
 
-    try:
-        return call()
-    except libvirt.libvirtError as err:
-        if lvutils.libvirt_error_code(err) == libvirt.VIR_ERR_NO_NETWORK:
-            return None
-        raise
+    return lvutils.unless_gone(call, libvirt.VIR_ERR_NO_NETWORK)
 
 
 class NATNetwork(Network):

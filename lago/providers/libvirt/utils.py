@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lago.errors import LagoException, LagoUserException
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     import libvirt
 
 LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Libvirt network names are limited by the bridge name they derive from.
 NET_NAME_LENGTH = 15
@@ -84,6 +86,19 @@ def libvirt_error_code(err: BaseException) -> int:
     getter = getattr(err, "get_error_code", None)
     code = getter() if getter else None
     return -1 if code is None else int(code)
+
+
+def unless_gone(call: Callable[[], T], *codes: int) -> T | None:
+    """``call()``, or None when libvirt fails it with one of ``codes``
+    (``VIR_ERR_NO_DOMAIN``...: the object is not there, or no longer)."""
+    import libvirt
+
+    try:
+        return call()
+    except libvirt.libvirtError as err:
+        if libvirt_error_code(err) in codes:
+            return None
+        raise
 
 
 _CONNECTIONS: dict[tuple[str, str | None, int], Any] = {}

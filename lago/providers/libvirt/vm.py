@@ -82,12 +82,10 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
     def _get_domain(self) -> Any:
         import libvirt
 
-        try:
-            return self.libvirt_con.lookupByName(self._libvirt_name())
-        except libvirt.libvirtError as err:
-            if lvutils.libvirt_error_code(err) == libvirt.VIR_ERR_NO_DOMAIN:
-                return None
-            raise
+        return lvutils.unless_gone(
+            lambda: self.libvirt_con.lookupByName(self._libvirt_name()),
+            libvirt.VIR_ERR_NO_DOMAIN,
+        )
 
     def serial_log_path(self) -> str:
         return self._env.prefix.paths.prefixed("logs", f"{self.vm.name()}.serial.log")
@@ -178,14 +176,10 @@ class LocalLibvirtVMProvider(vm_compat.LibvirtVMViews, VMProviderPlugin):
         dom = self._get_domain()
         if dom is None:
             return
-        try:
-            dom.destroy()
-        except libvirt.libvirtError as err:
-            if lvutils.libvirt_error_code(err) not in (
-                libvirt.VIR_ERR_NO_DOMAIN,
-                libvirt.VIR_ERR_OPERATION_INVALID,
-            ):
-                raise
+        # gone, or not running any more: stopped either way
+        lvutils.unless_gone(
+            dom.destroy, libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_OPERATION_INVALID
+        )
 
     def _has_acpi(self, dom: Any) -> bool:
         return "<acpi/>" in dom.XMLDesc(0)

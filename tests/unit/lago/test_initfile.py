@@ -104,6 +104,20 @@ def test_yaml_aliases_become_independent_copies() -> None:
     assert init.raw["domains"]["vm02"]["disks"][0]["format"] == "qcow2"
 
 
+def test_the_loaded_document_shares_no_aliased_part(tmp_path: Path) -> None:
+    path = tmp_path / "LagoInitFile"
+    path.write_text(
+        "nets:\n  lago: {}\n"
+        "domains:\n"
+        "  vm0: &vm {nics: [{net: lago}], metadata: {k: [1]}}\n"
+        "  vm1: *vm\n"
+    )
+    raw = load_init_file(path).raw["domains"]
+    assert raw["vm0"] == raw["vm1"]
+    assert raw["vm0"] is not raw["vm1"]
+    assert raw["vm0"]["metadata"]["k"] is not raw["vm1"]["metadata"]["k"]
+
+
 def test_a_relative_path_is_kept_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(HERE)
     init = load_init_file("basic.json")
@@ -201,6 +215,16 @@ def test_values_are_normalized(
     spec = {"nics": [{"net": "lago"}], **written}
     path.write_text(json.dumps({"domains": {"vm": spec}, "nets": {"lago": {}}}))
     assert load_init_file(path).domains["vm"] == {"nics": [{"net": "lago"}], **loaded}
+
+
+@pytest.mark.parametrize("off", [None, False])
+def test_dhcp_null_or_false_is_accepted_as_no_dhcp(tmp_path: Path, off: Any) -> None:
+    path = tmp_path / "LagoInitFile"
+    path.write_text(
+        "domains:\n  vm: {nics: [{net: lago}]}\n"
+        f"nets:\n  lago: {{dhcp: {json.dumps(off)}}}\n"
+    )
+    assert load_init_file(path).nets["lago"] == {"dhcp": off}
 
 
 def test_template_version_read_as_a_number_or_date_becomes_text(tmp_path: Path) -> None:
@@ -928,7 +952,14 @@ BAD: list[tuple[str, Mutation, str]] = [
     (
         "dhcp-not-mapping",
         lambda d: d["nets"]["lago"].update(dhcp="100-254"),
-        "nets.lago.dhcp: expected a mapping like {start: 100, end: 254}, got '100-254'",
+        "nets.lago.dhcp: expected a mapping like {start: 100, end: 254}, "
+        "or null for no DHCP, got '100-254'",
+    ),
+    (
+        "dhcp-true",
+        lambda d: d["nets"]["lago"].update(dhcp=True),
+        "nets.lago.dhcp: expected a mapping like {start: 100, end: 254}, "
+        "or null for no DHCP, got true",
     ),
     (
         "dhcp-missing-end",

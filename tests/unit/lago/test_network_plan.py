@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lago.errors import InitFileError
-from lago.initfile import validate
+from lago.initfile import load_init_file, validate
 from lago.network_plan import NetworkConfigError, NetworkPlan, plan_networks
 from lago.subnet_lease import LagoSubnetLeaseTakenException, SubnetStore
 
@@ -210,6 +210,26 @@ def test_without_dhcp_dynamic_ips_start_at_2(
         "192.168.220.3",
         "192.168.220.4",
     ]
+
+
+def test_an_init_file_asking_for_no_dhcp_gets_none(
+    tmp_path: Path, store: SubnetStore, uuid_path: str
+) -> None:
+    # the checked file goes to the planner as it is: `dhcp: null` stays off
+    # instead of getting the default range a net without the key gets
+    path = tmp_path / "LagoInitFile"
+    path.write_text(
+        "domains:\n  vm0: {nics: [{net: quiet}, {net: served}]}\n"
+        "nets:\n  quiet: {management: true, dhcp: null}\n  served: {}\n"
+    )
+    init = load_init_file(path)
+    plan(init.domains, init.nets, store, uuid_path)
+    assert init.nets["quiet"]["dhcp"] is None
+    assert init.nets["served"]["dhcp"] == {"start": 100, "end": 254}
+    ips = [nic["ip"] for nic in init.domains["vm0"]["nics"]]
+    gws = [init.nets[net]["gw"] for net in ("quiet", "served")]
+    # without DHCP the address comes from .2 up, past the gateway
+    assert [ip.rsplit(".", 1)[1] for ip in ips] == ["2", "100"], (ips, gws)
 
 
 def test_bridge_nets_need_no_gateway_and_no_lease(

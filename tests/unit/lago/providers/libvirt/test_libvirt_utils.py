@@ -20,6 +20,7 @@ from lago.providers.libvirt.utils import (
     nat_bridge_name,
     net_libvirt_name,
     prefixed_name,
+    unless_gone,
 )
 
 UUID = "0123456789abcdef0123456789abcdef"
@@ -89,6 +90,19 @@ def test_libvirt_error_code():
         conn.lookupByName("no-such-domain")
     assert libvirt_error_code(err.value) == libvirt.VIR_ERR_NO_DOMAIN
     assert libvirt_error_code(ValueError("x")) == -1
+
+
+def test_unless_gone_is_none_only_for_the_given_codes():
+    conn = libvirt.open("test:///default")
+    lookup = conn.lookupByName
+    assert (
+        unless_gone(lambda: lookup("test"), libvirt.VIR_ERR_NO_DOMAIN).name() == "test"
+    )
+    assert unless_gone(lambda: lookup("no-such"), libvirt.VIR_ERR_NO_DOMAIN) is None
+    with pytest.raises(libvirt.libvirtError):
+        unless_gone(lambda: lookup("no-such"), libvirt.VIR_ERR_NO_NETWORK)
+    with pytest.raises(ValueError):
+        unless_gone(lambda: int("x"), libvirt.VIR_ERR_NO_DOMAIN)
 
 
 def test_connection_is_cached_per_thread():
