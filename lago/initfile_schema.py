@@ -14,7 +14,7 @@ that a saved or exported spec validates too.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
 from lago.initfile_disks import check_disks
 from lago.initfile_values import (
@@ -233,7 +233,7 @@ def check_domain(
     return domain
 
 
-def check_dhcp(value: Any, path: str) -> dict[str, Any] | None:
+def check_dhcp(value: Any, path: str) -> dict[str, Any] | Literal[False] | None:
     # null (or false) is how a NAT network asks for no DHCP server at all,
     # since leaving the key out gives it the default range
     if value is None or value is False:
