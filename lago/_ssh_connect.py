@@ -12,7 +12,7 @@ from typing import Any
 
 import paramiko
 
-from lago import _ssh_host_keys, _ssh_jump, _ssh_reuse
+from lago import _ssh_host_keys, _ssh_jump, _ssh_reuse, _tcp_probe
 from lago._ssh_keys import load_private_key
 from lago.config import config
 from lago.errors import ConfigError, LagoUserException
@@ -97,6 +97,14 @@ def _load_key(path: PathLike | None) -> paramiko.PKey | None:
     except (OSError, ValueError, paramiko.SSHException) as err:
         reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
         raise LagoSSHError(f"Cannot use SSH key {path}: {reason}") from err
+
+
+def port_answers(target: Target, bound: float) -> None:
+    """Return if the SSH port accepts a connection; raise OSError if not."""
+    if _ssh_jump.configured_jump() is not None:
+        open_port(target, bound).close()
+    else:
+        _tcp_probe.port_open(target.ip_addr, target.port, bound)
 
 
 def open_port(target: Target, tcp_timeout: float) -> socket.socket | paramiko.Channel:

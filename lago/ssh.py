@@ -43,7 +43,7 @@ from lago._ssh_connect import (
     PathLike,
     Target,
     connect,
-    open_port,
+    port_answers,
     resolve_tries,
     ssh_timeout,
 )
@@ -259,7 +259,7 @@ def ssh_script(  # noqa: PLR0917 - the seeds' signature
 def _port_answers(target: Target) -> bool:
     interrupt.check()  # every wait for a guest polls here: stop when interrupted
     try:
-        open_port(target, _PROBE_CONNECT_TIMEOUT).close()
+        port_answers(target, _PROBE_CONNECT_TIMEOUT)
     except OSError as err:
         LOGGER.debug("%s: port %d not open yet: %s", target.host, target.port, err)
         return False
