@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import boot_extents, image, workspace
+from . import boot_extents, debian_boot, image, workspace
 from .errors import TemplateBuildError
 from .rootfs import place, place_guest_file
 from .util import require_files, require_root, require_tools, run
@@ -55,6 +55,7 @@ INCLUDE = [
     "systemd-resolved",
     "qemu-guest-agent",
     "less",
+    "lz4",
 ]
 HOST_PACKAGES = [
     "debootstrap",
@@ -269,7 +270,7 @@ def configure(
         f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n"
         "::1\tlocalhost ip6-localhost ip6-loopback\n",
     )
-    place(root, "/etc/fstab", f"UUID={fs_uuid}\t/\text4\terrors=remount-ro\t0\t1\n")
+    place(root, "/etc/fstab", debian_boot.fstab(fs_uuid))
     place(
         root,
         "/etc/apt/sources.list",
@@ -313,7 +314,10 @@ def configure(
             "mask",
             "systemd-networkd-wait-online.service",
             "systemd-firstboot.service",
+            *debian_boot.MASKED_UNITS,
         )
+        debian_boot.place_initramfs_config(root)
+        chroot(root, "update-initramfs", "-u", "-k", "all")
     release = kernel_release(root)
     place(root, "/boot/extlinux/extlinux.conf", extlinux_conf(release, fs_uuid))
     scrub(root)
