@@ -316,6 +316,7 @@ def configure(
             "systemd-firstboot.service",
             *debian_boot.MASKED_UNITS,
         )
+        debian_boot.mask_generators(root)
         debian_boot.place_initramfs_config(root)
         chroot(root, "update-initramfs", "-u", "-k", "all")
     release = kernel_release(root)

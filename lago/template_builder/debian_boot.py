@@ -9,6 +9,9 @@ before sshd takes CPU from it, so the image skips work nobody needs there.
   snapshots, debugfs/tracefs, binfmt_misc, hugetlbfs and mqueue mounts, the
   early loads of drm and efi_pstore and the pstore import (a BIOS VM has no
   EFI variables nor pstore backend);
+- generators that find nothing to do on this image skipped (each is a
+  program systemd runs at every boot and reload): encrypted, integrity and
+  verity volumes, hibernation resume, GPT auto-mounts (the disk is MBR);
 - a small initramfs: only the drivers of the buses a Lago disk can be on
   (virtio, virtio-scsi, IDE, SATA), lz4 (cheaper to unpack than zstd).
 """
@@ -31,6 +34,15 @@ MASKED_UNITS = [
     "modprobe@efi_pstore.service",
     "systemd-pstore.service",
 ]
+#: a link to /dev/null in /etc/systemd/system-generators masks one
+MASKED_GENERATORS = [
+    "systemd-cryptsetup-generator",
+    "systemd-integritysetup-generator",
+    "systemd-veritysetup-generator",
+    "systemd-hibernate-resume-generator",
+    "systemd-gpt-auto-generator",
+]
+GENERATOR_DIR = "etc/systemd/system-generators"
 #: the root disk's drivers on every bus Lago puts a disk on (ext4 is built in)
 INITRAMFS_MODULES = [
     "virtio_pci",
@@ -64,3 +76,12 @@ def place_initramfs_config(root: Path) -> None:
     """Configure initramfs-tools; the image is made again afterwards."""
     place(root, INITRAMFS_CONF, initramfs_conf())
     place(root, INITRAMFS_LIST, initramfs_modules())
+
+
+def mask_generators(root: Path) -> None:
+    target = root / GENERATOR_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for name in MASKED_GENERATORS:
+        link = target / name
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,12 @@ KEPT = [
     "modprobe@fuse.service",
     "modprobe@configfs.service",
 ]
+#: generators that do work on this image (fstab, the serial getty, sysv scripts)
+KEPT_GENERATORS = [
+    "systemd-fstab-generator",
+    "systemd-getty-generator",
+    "systemd-sysv-generator",
+]
 
 
 def test_the_root_is_not_checked_at_boot() -> None:
@@ -34,6 +41,11 @@ def test_the_root_is_not_checked_at_boot() -> None:
 @pytest.mark.parametrize("unit", KEPT)
 def test_what_users_rely_on_is_not_masked(unit: str) -> None:
     assert unit not in debian_boot.MASKED_UNITS
+
+
+@pytest.mark.parametrize("generator", KEPT_GENERATORS)
+def test_generators_with_work_here_run(generator: str) -> None:
+    assert generator not in debian_boot.MASKED_GENERATORS
 
 
 def test_the_initramfs_lists_every_bus_a_disk_can_be_on() -> None:
@@ -66,5 +78,8 @@ def test_configure_masks_the_units_and_remakes_the_initramfs(
     remake = calls.index(("update-initramfs", "-u", "-k", "all"))
     assert remake > calls.index(mask)
     assert (root / "etc/fstab").read_text() == debian_boot.fstab("u-u-i-d")
+    generators = root / debian_boot.GENERATOR_DIR
+    for name in debian_boot.MASKED_GENERATORS:
+        assert os.readlink(generators / name) == "/dev/null"
     conf = root / debian_boot.INITRAMFS_CONF.lstrip("/")
     assert conf.read_text() == debian_boot.initramfs_conf()
