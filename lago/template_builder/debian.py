@@ -279,6 +279,10 @@ def configure(
     )
     shipped = {
         "/etc/ssh/sshd_config.d/50-lago.conf": ("50-lago-sshd.conf", 0o644),
+        "/etc/systemd/system/ssh.service.d/50-lago.conf": (
+            "50-lago-ssh-service.conf",
+            0o644,
+        ),
         "/etc/systemd/network/50-lago-dhcp.network": ("50-lago-dhcp.network", 0o644),
         "/etc/systemd/system/lago-seed.service": ("lago-seed.service", 0o644),
         "/etc/systemd/system/lago-ready.service": ("lago-ready.service", 0o644),

@@ -81,5 +81,10 @@ def test_configure_masks_the_units_and_remakes_the_initramfs(
     generators = root / debian_boot.GENERATOR_DIR
     for name in debian_boot.MASKED_GENERATORS:
         assert os.readlink(generators / name) == "/dev/null"
+    dropin = (root / "etc/systemd/system/ssh.service.d/50-lago.conf").read_text()
+    lines = dropin.splitlines()
+    # the config test is reset away, and sshd serves connections without re-exec
+    assert "ExecStartPre=" in lines
+    assert "ExecStart=/usr/sbin/sshd -D -r $SSHD_OPTS" in lines
     conf = root / debian_boot.INITRAMFS_CONF.lstrip("/")
     assert conf.read_text() == debian_boot.initramfs_conf()
