@@ -6,7 +6,9 @@ every NIC) with systemd-resolved, and qemu-guest-agent; serial console on
 ttyS0; extlinux on an MBR disk with one ext4 partition; compressed qcow2.
 ``lago-seed.service`` applies the same NoCloud seed subset as tiny before the
 network and sshd start (and makes the VM's own SSH host keys), and
-``lago-ready.service`` writes ``lago-debian12: ready ...`` to ttyS0.
+``lago-ready.service`` writes ``lago-debian12: ready ...`` to ttyS0. What
+the image skips at boot (fsck, units, generators, most of the initramfs) is
+in ``debian_boot``.
 Downloads go through the host's Debian mirror and are cached in
 /var/cache/lago/debootstrap. Takes minutes; only built when asked.
 """
