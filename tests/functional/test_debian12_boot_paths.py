@@ -5,8 +5,9 @@ units and generators masked, an initramfs with only the root disk's
 drivers). Here two VMs of it boot: one from a virtio-scsi disk by the direct
 kernel boot, one from a virtio disk through its boot loader (initramfs read
 from the disk). Both answer SSH with their names, come up without a failed
-unit, resolve each other's DNS names and their own full name, and keep the
-serial console and the readiness line.
+unit, resolve each other's DNS names and their own full name, keep the
+serial console and the readiness line, and offer the RSA host key made
+after sshd started.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def test_debian12_on_scsi_direct_and_virtio_from_disk(lago: LagoRunner) -> None:
         # a password set by the seed: SHA-512 at its fewest rounds
         hashes = _sh(lago, vm, "cut -d: -f2 /etc/shadow")
         assert "$6$rounds=1000$" in hashes
+
+    # the RSA host key is made after sshd answers, then sshd (started with
+    # -r) reloads and offers it; starting the oneshot waits for that run
+    _sh(lago, "vm01", "timeout 900 systemctl start lago-host-key-rsa.service")
+    assert "ssh-rsa" in _sh(lago, "vm01", "ssh-keyscan -t rsa 127.0.0.1 2>/dev/null")
 
     log = Path(lago.cwd / ".lago/default/logs")
     direct = (log / "vm01.serial.log").read_text(errors="replace")
