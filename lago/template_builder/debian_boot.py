@@ -79,6 +79,7 @@ def place_initramfs_config(root: Path) -> None:
 
 
 def mask_generators(root: Path) -> None:
+    """Link each of ``MASKED_GENERATORS`` to /dev/null under /etc."""
     target = root / GENERATOR_DIR
     target.mkdir(parents=True, exist_ok=True)
     for name in MASKED_GENERATORS:
