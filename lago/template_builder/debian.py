@@ -6,7 +6,9 @@ every NIC) with systemd-resolved, and qemu-guest-agent; serial console on
 ttyS0; extlinux on an MBR disk with one ext4 partition; compressed qcow2.
 ``lago-seed.service`` applies the same NoCloud seed subset as tiny before the
 network and sshd start (and makes the VM's own SSH host keys), and
-``lago-ready.service`` writes ``lago-debian12: ready ...`` to ttyS0.
+``lago-ready.service`` writes ``lago-debian12: ready ...`` to ttyS0. What
+the image skips at boot (fsck, units, generators, most of the initramfs) is
+in ``debian_boot``.
 Downloads go through the host's Debian mirror and are cached in
 /var/cache/lago/debootstrap. Takes minutes; only built when asked.
 """
@@ -23,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import boot_extents, image, kernel_options, workspace
+from . import boot_extents, debian_boot, image, kernel_options, workspace
 from .errors import TemplateBuildError
 from .rootfs import place, place_guest_file
 from .util import require_files, require_root, require_tools, run
@@ -55,6 +57,7 @@ INCLUDE = [
     "systemd-resolved",
     "qemu-guest-agent",
     "less",
+    "lz4",
 ]
 HOST_PACKAGES = [
     "debootstrap",
@@ -269,7 +272,7 @@ def configure(
         f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n"
         "::1\tlocalhost ip6-localhost ip6-loopback\n",
     )
-    place(root, "/etc/fstab", f"UUID={fs_uuid}\t/\text4\terrors=remount-ro\t0\t1\n")
+    place(root, "/etc/fstab", debian_boot.fstab(fs_uuid))
     place(
         root,
         "/etc/apt/sources.list",
@@ -278,6 +281,10 @@ def configure(
     )
     shipped = {
         "/etc/ssh/sshd_config.d/50-lago.conf": ("50-lago-sshd.conf", 0o644),
+        "/etc/systemd/system/ssh.service.d/50-lago.conf": (
+            "50-lago-ssh-service.conf",
+            0o644,
+        ),
         "/etc/systemd/network/50-lago-dhcp.network": ("50-lago-dhcp.network", 0o644),
         "/etc/systemd/system/lago-seed.service": ("lago-seed.service", 0o644),
         "/etc/systemd/system/lago-ready.service": ("lago-ready.service", 0o644),
@@ -313,7 +320,11 @@ def configure(
             "mask",
             "systemd-networkd-wait-online.service",
             "systemd-firstboot.service",
+            *debian_boot.MASKED_UNITS,
         )
+        debian_boot.mask_generators(root)
+        debian_boot.place_initramfs_config(root)
+        chroot(root, "update-initramfs", "-u", "-k", "all")
     release = kernel_release(root)
     place(root, "/boot/extlinux/extlinux.conf", extlinux_conf(release, fs_uuid))
     scrub(root)

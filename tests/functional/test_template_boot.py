@@ -502,5 +502,6 @@ def test_debian12_boots_with_seed(request, resources):
         "lago-debian12: ready",
         memory_mib=1024,
         boot_timeout=900,
-        seed_password=None,
+        # as lago's own seed does: the seed's password replaces the image's
+        seed_password=f"pw-{secrets.token_hex(4)}",
     )
