@@ -283,7 +283,8 @@ def kernel_cmdline(fs_uuid: str) -> str:
     """The kernel command line, for the boot loader and a direct boot."""
     return (
         f"root=UUID={fs_uuid} rootfstype=ext4 console=tty0 "
-        f"console=ttyS0,115200n8 panic=10 {kernel_options.FAST_BOOT}"
+        f"console=ttyS0,115200n8 panic=10 {kernel_options.FAST_BOOT} "
+        f"{kernel_options.INTERRUPT_LINES}"
     )
 
 
