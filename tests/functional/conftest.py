@@ -276,3 +276,18 @@ def write_init_file(directory: Path, text: str, name: str = "LagoInitFile") -> P
     path = directory / name
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def template_missing(template: str) -> str | None:
+    """Why a test of ``template`` cannot run (it is not built), or None."""
+    try:
+        templates = json.loads(LOCAL_REPO.read_text()).get("templates", {})
+    except (OSError, ValueError):
+        return None  # the lago fixture builds the repository
+    if template in templates:
+        return None
+    return (
+        f"template {template} is not in {LOCAL_REPO}: build it with "
+        f"'bash scripts/build-templates.sh --repo-dir {LOCAL_REPO.parent} "
+        f"--only {template}'"
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import subprocess
 
-from .conftest import LagoRunner
-from .initfiles import write_tiny_env
+import pytest
+
+from .conftest import LagoRunner, template_missing
+from .initfiles import tiny_root, tiny_vm, write_tiny_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -59,10 +61,15 @@ def test_host_key_is_recorded_enforced_and_serves_plain_ssh(lago: LagoRunner) ->
     assert known.read_text().splitlines() == [line]
 
 
+@pytest.mark.parametrize("template", ["tiny", "debian12"])
 def test_a_power_off_right_after_the_first_login_keeps_the_key(
-    lago: LagoRunner,
+    lago: LagoRunner, template: str
 ) -> None:
-    write_tiny_env(lago.cwd)
+    reason = template_missing(template)
+    if reason:
+        pytest.skip(reason)
+    memory = 256 if template == "tiny" else 768
+    write_tiny_env(lago.cwd, {"vm01": tiny_vm(memory, disks=[tiny_root(template)])})
     lago("init")
     known = lago.cwd / ".lago" / "default" / "known_hosts"
     lago("start", "--wait-for-ssh", timeout=900)

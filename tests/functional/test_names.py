@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LOCAL_REPO, LagoRunner, write_init_file
+from .conftest import LagoRunner, template_missing, write_init_file
 
 DEFAULT_DOMAIN = "lago.local"
 VMS = ("web", "db")
@@ -51,20 +51,6 @@ done
 ADDRESS = re.compile(r"\((\d+\.\d+\.\d+\.\d+)\)")
 
 
-def _template_missing(template: str) -> str | None:
-    try:
-        templates = json.loads(LOCAL_REPO.read_text()).get("templates", {})
-    except (OSError, ValueError):
-        return None  # the lago fixture builds the repository
-    if template in templates:
-        return None
-    return (
-        f"template {template} is not in {LOCAL_REPO}: build it with "
-        f"'bash scripts/build-templates.sh --repo-dir {LOCAL_REPO.parent} "
-        f"--only {template}'"
-    )
-
-
 def _expected_names(prefix: Path, domain: str) -> dict[str, str]:
     """Every name the prefix gives each VM, with the address it must reach."""
     virt = prefix / "virt"
@@ -95,7 +81,7 @@ def _ping_all(lago: LagoRunner, vm: str, names: list[str]) -> dict[str, str]:
 def test_names_resolve_in_every_vm(
     lago: LagoRunner, template: str, domain: str | None
 ) -> None:
-    reason = _template_missing(template)
+    reason = template_missing(template)
     if reason:
         pytest.skip(reason)
     domains = "".join(
