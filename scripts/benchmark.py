@@ -136,13 +136,15 @@ class Warmup:
     copied: bool
 
 
-def init_file_text(count: int, memory: int, template: str = "tiny") -> str:
+def init_file_text(
+    count: int, memory: int, template: str = "tiny", vcpu: int = 1
+) -> str:
     """A LagoInitFile: ``count`` VMs of ``template`` on one NAT network."""
     disk = [f"      - template_name: {template}", "        type: template"]
     disk += ["        name: root", "        dev: vda", "        format: qcow2"]
     lines = ["domains:"]
     for name in vm_names(count):
-        lines += [f"  {name}:", f"    memory: {memory}", "    vcpu: 1"]
+        lines += [f"  {name}:", f"    memory: {memory}", f"    vcpu: {vcpu}"]
         lines += ["    nics:", "      - net: lago", "    disks:", *disk]
     lines += ["nets:", "  lago:", "    type: nat", "    management: true"]
     lines += ["    dhcp: {start: 100, end: 254}"]
@@ -228,6 +230,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--vms", type=int, nargs="+", default=[1, 3, 10],
         help="VM counts to measure (default: 1 3 10)")  # fmt: skip
     add("--memory", type=int, default=256, help="MiB per VM (default 256)")
+    add(
+        "--vcpu",
+        type=int,
+        default=1,
+        help="vCPUs per VM (default 1; Lago's own default is 2)",
+    )
     add("--repeat", type=int, default=1,
         help="runs per VM count; the table shows the medians")  # fmt: skip
     add("--keep-going", action="store_true",
@@ -258,8 +266,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 f"--remote: no remote host runs ({REMOTE_ENV} is missing): "
                 "run bash scripts/sandbox.sh start --remote, or give its URL"
             )
-    if min(*args.vms, args.repeat) < 1 or args.memory < 64:
-        parser.error("--vms and --repeat must be >= 1, --memory >= 64")
+    if min(*args.vms, args.repeat, args.vcpu) < 1 or args.memory < 64:
+        parser.error("--vms, --repeat and --vcpu must be >= 1, --memory >= 64")
     if not args.template_repo_path.is_file():
         parser.error(
             f"template repo {args.template_repo_path} is missing: "
@@ -449,7 +457,9 @@ def measure(
     result.qemus_before = count_qemus()
     cwd = Path(tempfile.mkdtemp(prefix=f"n{vms}-", dir=WORK_BASE))
     cwd.chmod(0o755)
-    (cwd / "LagoInitFile").write_text(init_file_text(vms, args.memory, args.template))
+    (cwd / "LagoInitFile").write_text(
+        init_file_text(vms, args.memory, args.template, args.vcpu)
+    )
     env = {**os.environ, "LAGO_LIBVIRT_URL": remote} if remote else None
     lago = Lago(cwd, vms, args.step_timeout, args.ssh_timeout, env=env)
     sampler = QemuSampler()

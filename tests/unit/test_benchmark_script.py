@@ -35,7 +35,7 @@ def repo_file(tmp_path: Path) -> Path:
 def test_defaults(bench, repo_file: Path) -> None:
     args = bench.parse_args(["--template-repo-path", str(repo_file)])
     assert args.vms == [1, 3, 10]
-    assert args.memory == 256
+    assert (args.memory, args.vcpu) == (256, 1)
     assert args.keep_going is False
     assert args.fresh_store is False
     assert args.template_store == Path("/var/lib/lago/store")
@@ -50,14 +50,20 @@ def test_options(bench, repo_file: Path) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--vms", "0"], ["--vms", "3", "-1"], ["--memory", "32"], ["--repeat", "0"]],
+    [
+        ["--vms", "0"],
+        ["--vms", "3", "-1"],
+        ["--memory", "32"],
+        ["--repeat", "0"],
+        ["--vcpu", "0"],
+    ],
 )
 def test_bad_counts(bench, repo_file: Path, argv, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         bench.parse_args([*argv, "--template-repo-path", str(repo_file)])
     assert exc.value.code == 2
     assert capsys.readouterr().err.endswith(
-        "error: --vms and --repeat must be >= 1, --memory >= 64\n"
+        "error: --vms, --repeat and --vcpu must be >= 1, --memory >= 64\n"
     )
 
 
@@ -408,3 +414,9 @@ def test_remote_table(bench) -> None:
         "| run | init | start | then until all answer | destroy -y |"
     )
     assert lines[4].startswith("| N=2 | 3.0 | 1.0 | 2.0 | 1.5 | 3.0 |")
+
+
+def test_init_file_vcpus(bench) -> None:
+    spec = yaml.safe_load(bench.init_file_text(2, 512, "debian12", vcpu=2))
+    assert {d["vcpu"] for d in spec["domains"].values()} == {2}
+    assert spec["domains"]["vm01"]["disks"][0]["template_name"] == "debian12"
